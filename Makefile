@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make demo` (the main job on the built-in data) and `make test`.
+# Both create/reuse .venv and install the CPU build of torch first, so pip never pulls a CUDA build.
+# On a GPU machine: `make demo TORCH_SPEC="torch"` (pip then picks the CUDA build for your platform).
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.hfgen-installed
+
+.PHONY: install demo test clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/hfgen train diffusion --dataset digits --output_dir out/ddpm-digits
+	$(BIN)/hfgen sample out/ddpm-digits --num_images 64 --seed 0 --scheduler dpmsolver --steps 20 --output out/ddpm-digits/grid.png
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,11 @@
+"""hfgen: a zoo of generative models - GAN, VAE, autoregressive, diffusion - native to the Hugging Face ecosystem.
+
+Classes are re-exported here because saved checkpoints name them (`model_index.json`, `auto_map`):
+`from hfgen import DiffusionImagePipeline` keeps working wherever a class's module moves.
+"""
+
+from .models.diffusion import DiffusionImagePipeline
+
+__version__ = "0.1.0"
+
+__all__ = ["DiffusionImagePipeline", "__version__"]

@@ -1,0 +1,70 @@
+"""The `hfgen` command line: `hfgen train|sample ...`. Each command parses its options with HfArgumentParser."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from safetensors import SafetensorError
+
+USAGE = """hfgen <command> [options]
+
+commands:
+  train <family>   train a family on a dataset and write a Hub-ready folder (families: diffusion, vae, gan, autoregressive)
+  sample <model>   generate from a trained model folder or Hub repo id and write a grid
+
+`hfgen <command> --help` lists a command's options."""
+
+# Errors that mean "the input is wrong": shown as one line naming the fix, never as a traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, OSError, SafetensorError)
+
+
+def _train(argv: list[str]) -> None:
+    from .training.families import FAMILY_MODULES
+    from .training.launch import train
+
+    if not argv or argv[0].startswith("-"):
+        raise ValueError(f"`hfgen train` needs a family first: hfgen train <{'|'.join(FAMILY_MODULES)}> [options].")
+    output = train(argv[0], argv[1:])
+    print(f"trained {output.global_step} steps in {output.train_seconds:.1f} s")
+
+
+def _sample(argv: list[str]) -> None:
+    from transformers import HfArgumentParser
+
+    from .sampling import SampleArguments, sample
+
+    parser = HfArgumentParser(SampleArguments, prog="hfgen sample")
+    (args,) = parser.parse_args_into_dataclasses(args=_positional_model(argv))
+    print(sample(args))
+
+
+def _positional_model(argv: list[str]) -> list[str]:
+    """`hfgen sample out/model --flags` -> `--model out/model --flags` (the model is the first positional)."""
+    if argv and not argv[0].startswith("-"):
+        return ["--model", argv[0], *argv[1:]]
+    return argv
+
+
+COMMANDS = {"train": _train, "sample": _sample}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"hfgen: error: unknown command {command!r}; use one of {', '.join(COMMANDS)}.", file=sys.stderr)
+        return 2
+    try:
+        COMMANDS[command](rest)
+    except USER_ERRORS as error:
+        print(f"hfgen: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""One entry point for image data: built-in names, a local image folder, or a Hub dataset id."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+from .builtin import DIGITS_GREY_LEVELS, load_digits, load_fashion_mnist
+
+DATASET_NAMES = ("digits", "fashion_mnist")
+FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class ImageDataInfo:
+    """What a model needs to know about its data to size itself."""
+
+    resolution: int
+    channels: int
+    num_classes: int | None
+    grey_levels: int
+    """Distinct intensities per channel: 17 for digits, 256 for 8-bit images (discrete likelihoods use it)."""
+
+
+def load_image_dataset(
+    name: str, split: str = "train", data_dir: str | os.PathLike | None = None
+) -> datasets.Dataset:
+    """Load `name` as a Dataset with an `image` column and, when known, a `label` ClassLabel column.
+
+    `name` is `digits` (the built-in default), `fashion_mnist`, a local folder of images (datasets'
+    `imagefolder`, class sub-folders become labels) or a Hub dataset id such as `owner/name`.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"Unknown split {split!r}: use 'train' or 'test'.")
+    if name == "digits":
+        return load_digits(split)
+    if name == "fashion_mnist":
+        return _fashion_mnist(split, data_dir)
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")):
+        return _normalise_columns(_image_folder(path, split), name)
+    if "/" in name:
+        return _normalise_columns(datasets.load_dataset(name, split=split), name)
+    raise ValueError(
+        f"Unknown dataset {name!r}: use one of {', '.join(DATASET_NAMES)}, a folder of images, "
+        "or a Hub dataset id such as 'owner/name'."
+    )
+
+
+def _fashion_mnist(split: str, data_dir: str | os.PathLike | None) -> datasets.Dataset:
+    """Local IDX files first (Debian's package or --data_dir, no network), then the Hub copy."""
+    try:
+        return load_fashion_mnist(split, data_dir)
+    except FileNotFoundError as missing:
+        if data_dir is not None or os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise
+        try:
+            return _normalise_columns(datasets.load_dataset(FASHION_MNIST_HUB_ID, split=split), "fashion_mnist")
+        except Exception:  # offline or Hub unreachable: the local-files error says how to fix it
+            raise missing from None
+
+
+def _image_folder(path: Path, split: str) -> datasets.Dataset:
+    if not path.is_dir():
+        raise FileNotFoundError(f"Dataset folder {str(path)!r} does not exist: pass an existing folder of images.")
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*") if p.is_file()):
+        raise ValueError(
+            f"Dataset folder {str(path)!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): "
+            "add image files, optionally in one sub-folder per class."
+        )
+    splits = datasets.load_dataset("imagefolder", data_dir=str(path))
+    if split not in splits:
+        raise ValueError(
+            f"Dataset folder {str(path)!r} has no {split!r} split (it has {', '.join(splits)}): "
+            f"add a '{split}/' sub-folder or use --split train."
+        )
+    return splits[split]
+
+
+def _normalise_columns(dataset: datasets.Dataset, name: str) -> datasets.Dataset:
+    """Rename the first Image column to `image` and the first ClassLabel column to `label`; drop the rest."""
+    features = dataset.features
+    image_columns = [c for c, f in features.items() if isinstance(f, datasets.Image)]
+    if not image_columns:
+        raise ValueError(
+            f"Dataset {name!r} has no image column (columns: {', '.join(features)}): "
+            "use a dataset whose features include datasets.Image()."
+        )
+    label_columns = [c for c, f in features.items() if isinstance(f, datasets.ClassLabel)]
+    keep = {image_columns[0]: "image"} | ({label_columns[0]: "label"} if label_columns else {})
+    dataset = dataset.remove_columns([c for c in features if c not in keep])
+    return dataset.rename_columns({old: new for old, new in keep.items() if old != new})
+
+
+def describe_images(
+    dataset: datasets.Dataset, name: str, resolution: int | None = None, channels: int | None = None
+) -> ImageDataInfo:
+    """Size and classes of `dataset`; resolution/channels default to those of its first image."""
+    if len(dataset) == 0:
+        raise ValueError(f"Dataset {name!r} is empty: add images or choose another split.")
+    first = dataset[0]["image"]
+    label = dataset.features.get("label")
+    return ImageDataInfo(
+        resolution=resolution or max(first.size),
+        channels=channels or (1 if first.mode in ("L", "1", "I", "I;16", "F") else 3),
+        num_classes=label.num_classes if isinstance(label, datasets.ClassLabel) else None,
+        grey_levels=DIGITS_GREY_LEVELS if name == "digits" else 256,
+    )

@@ -1,0 +1,42 @@
+"""Image conversions every family shares: pipeline outputs and sample grids."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import torch
+from diffusers.utils import make_image_grid
+from PIL import Image
+
+OutputType = Literal["pil", "np", "pt"]
+
+
+def postprocess(images: torch.Tensor, output_type: OutputType = "pil") -> list[Image.Image] | np.ndarray | torch.Tensor:
+    """(B, C, H, W) in [-1, 1] -> PIL list, (B, H, W, C) float numpy in [0, 1], or (B, C, H, W) tensor in [0, 1]."""
+    if output_type not in ("pil", "np", "pt"):
+        raise ValueError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}.")
+    images = (images.float() / 2 + 0.5).clamp(0, 1)
+    if output_type == "pt":
+        return images
+    array = images.cpu().permute(0, 2, 3, 1).numpy()
+    if output_type == "np":
+        return array
+    pixels = (array * 255).round().astype(np.uint8)
+    return [Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p) for p in pixels]
+
+
+def image_grid(images: torch.Tensor | list[Image.Image], min_side: int = 64) -> Image.Image:
+    """A near-square grid; tiny images (8x8 digits) are enlarged with nearest-neighbour to stay readable."""
+    pil = postprocess(images, "pil") if isinstance(images, torch.Tensor) else list(images)
+    if not pil:
+        raise ValueError("image_grid needs at least one image.")
+    side = max(pil[0].size)
+    if side < min_side:
+        scale = math.ceil(min_side / side)
+        pil = [p.resize((p.width * scale, p.height * scale), Image.Resampling.NEAREST) for p in pil]
+    cols = math.ceil(math.sqrt(len(pil)))
+    rows = math.ceil(len(pil) / cols)
+    pil += [Image.new(pil[0].mode, pil[0].size)] * (rows * cols - len(pil))
+    return make_image_grid(pil, rows=rows, cols=cols)

@@ -1,0 +1,1 @@
+"""The four families. Models import nothing from training, hub or cli."""

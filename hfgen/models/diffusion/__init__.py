@@ -1,0 +1,4 @@
+from .configuration_diffusion import default_unet_config
+from .pipeline_diffusion import DiffusionImagePipeline
+
+__all__ = ["DiffusionImagePipeline", "default_unet_config"]

@@ -1,0 +1,60 @@
+"""`hfgen sample`: one set of options, dispatched to the family of the loaded model."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..loading import load_pipeline
+
+
+@dataclass
+class SampleArguments:
+    model: str = field(metadata={"help": "A folder written by `hfgen train`, or a Hub repo id."})
+    num_images: int = field(default=64, metadata={"help": "Images to generate."})
+    seed: int = field(default=0, metadata={"help": "Seed of the torch.Generator: same seed, same output."})
+    output: str = field(default="samples.png", metadata={"help": "Where the grid / strip PNG is written."})
+    device: str = field(default="cpu", metadata={"help": "torch device to sample on, e.g. cuda."})
+    # diffusion
+    scheduler: Literal["ddpm", "ddim", "dpmsolver"] = field(default="dpmsolver", metadata={"help": "Diffusion sampler."})
+    steps: int = field(default=20, metadata={"help": "Diffusion denoising steps."})
+    guidance_scale: float | None = field(default=None, metadata={"help": "Classifier-free guidance weight (diffusion)."})
+    # class-conditional models (diffusion, GAN, pixel autoregressive)
+    class_label: int | None = field(default=None, metadata={"help": "Class to sample (class-conditional models)."})
+    # GAN
+    truncation: float | None = field(default=None, metadata={"help": "GAN truncation of the latent, in (0, 1]."})
+    # VAE and GAN: walks through the latent space
+    reconstruct: str | None = field(default=None, metadata={"help": "VAE: an image to encode and reconstruct."})
+    interpolate: list[str] | None = field(
+        default=None,
+        metadata={"help": "VAE: two image paths; GAN: two seeds. Writes the strip of frames between them."},
+    )
+    num_frames: int = field(default=8, metadata={"help": "Frames in an interpolation strip."})
+    # autoregressive text
+    prompt: str | None = field(default=None, metadata={"help": "Text model: prompt to continue (streams to stdout)."})
+    max_new_tokens: int = field(default=80, metadata={"help": "Text model: tokens to generate."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature (> 0)."})
+    top_k: int | None = field(default=None, metadata={"help": "Sample from the k most likely tokens."})
+    top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling mass, in (0, 1]."})
+
+    def __post_init__(self) -> None:
+        for name in ("num_images", "steps", "num_frames", "max_new_tokens"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+
+
+# pipeline class -> "module:function" that samples it from these arguments and returns what it wrote.
+SAMPLERS = {
+    "DiffusionImagePipeline": "hfgen.sampling.diffusion:sample_diffusion",
+    "VAEPipeline": "hfgen.sampling.vae:sample_vae",
+    "GANPipeline": "hfgen.sampling.gan:sample_gan",
+    "PixelGPTPipeline": "hfgen.sampling.autoregressive:sample_pixels",
+}
+
+
+def sample(args: SampleArguments) -> str:
+    """Generate from the model at `args.model` and write `args.output`; returns a line saying what was written."""
+    pipe = load_pipeline(args.model).to(args.device)
+    module, function = SAMPLERS[type(pipe).__name__].split(":")
+    return getattr(importlib.import_module(module), function)(pipe, args)

@@ -1,0 +1,29 @@
+"""Sampling a diffusion model from the command line: choose the diffusers scheduler, steps and guidance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+
+from ..images import image_grid
+
+if TYPE_CHECKING:
+    from ..models.diffusion import DiffusionImagePipeline
+    from . import SampleArguments
+
+SCHEDULERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "dpmsolver": DPMSolverMultistepScheduler}
+
+
+def sample_diffusion(pipe: DiffusionImagePipeline, args: SampleArguments) -> str:
+    pipe.scheduler = SCHEDULERS[args.scheduler].from_config(pipe.scheduler.config)
+    generator = torch.Generator(args.device).manual_seed(args.seed)
+    images = pipe(
+        batch_size=args.num_images, generator=generator, num_inference_steps=args.steps,
+        class_labels=args.class_label, guidance_scale=args.guidance_scale, output_type="pt",
+    ).images
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    image_grid(images * 2 - 1).save(args.output)
+    return f"wrote {args.output}"

@@ -1,0 +1,46 @@
+"""Parse a family's training options (flags and/or a YAML/JSON file) and run the shared loop."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+from transformers import HfArgumentParser
+
+from .arguments import DataArguments, TrainingArguments
+from .families import get_family
+from .trainer import Trainer, TrainOutput
+
+
+def parse_with_config_file(parser: HfArgumentParser, argv: list[str]) -> tuple:
+    """Flags override values from `--config file.(yaml|json)`, which override the dataclass defaults."""
+    argv = list(argv)
+    if "--config" in argv:
+        at = argv.index("--config")
+        if at + 1 >= len(argv):
+            raise ValueError("--config needs a path to a .yaml or .json file of options.")
+        path = Path(argv[at + 1])
+        del argv[at : at + 2]
+        if not path.is_file():
+            raise FileNotFoundError(f"Config file {str(path)!r} does not exist: pass an existing .yaml or .json file.")
+        values = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+        if not isinstance(values, dict):
+            raise ValueError(f"Config file {str(path)!r} must hold a mapping of option: value.")
+        known = {action.dest for action in parser._actions}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Config file {str(path)!r} has unknown options {unknown}: see `--help` for the valid ones.")
+        parser.set_defaults(**values)
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def train(family_name: str, argv: list[str]) -> TrainOutput:
+    """`hfgen train <family> [options]`: train one family with the shared loop and write its Hub-ready folder."""
+    family = get_family(family_name)
+    parser = HfArgumentParser((TrainingArguments, DataArguments, family.arguments), prog=f"hfgen train {family_name}")
+    training, data, model = parse_with_config_file(parser, argv)
+    objective = family.objective(model, data)
+    trainer = Trainer(objective, training, {"family": family_name, "data": asdict(data), "model": asdict(model)})
+    return trainer.train()

@@ -1,0 +1,117 @@
+"""The one part of training that differs between families: the objective.
+
+The Trainer (`trainer.py`) owns everything else - Accelerate, accumulation, clipping, LR schedules, EMA,
+checkpoints, resume, logs and sample grids - and talks to a family only through this contract, in the
+order below:
+
+1. ``build_modules() -> dict[str, nn.Module]``: the trainable networks, built from the family's model
+   configs. Called once, after seeding, so weights are the same on every process and every run.
+2. ``optimizers() -> dict[str, OptimizerSpec]``: one optimizer per entry, called a *phase*. Each step the
+   Trainer runs the phases in dict order; the default is a single phase ``"model"`` over every module.
+   While a phase runs, the parameters of every other phase are frozen (``requires_grad=False``), so a
+   phase's backward only reaches its own optimizer's parameters.
+3. ``ema_modules``: names of modules that get an EMA copy; samples and the saved weights use the EMA.
+4. ``train_dataset() -> datasets.Dataset``: rows indexable by a list of indices that come back as a dict
+   of batched tensors (a batched ``with_transform``).
+5. ``compute_loss(phase, batch, modules) -> ObjectiveOutput``: the loss for that phase on a micro-batch,
+   plus named scalar terms to log. ``modules`` maps names to the *prepared* (possibly DDP-wrapped) modules;
+   ``modules.unwrapped(name)`` gives the bare module, e.g. to run a frozen network without DDP hooks.
+6. ``samples(modules, num, generator)``: images in [-1, 1] shaped (B, C, H, W) for the sample grid, or a
+   list of strings for text models. Called on the main process with EMA weights, under ``no_grad``.
+7. ``save_pretrained(modules, output_dir)``: write the Hub-ready weights and configs (safetensors).
+
+How the families fit it:
+
+- diffusion: one phase; ``compute_loss`` noises images, returns MSE to epsilon or v.
+- VAE: one phase; ``logs`` carries ``reconstruction``, ``kl`` and ``beta`` beside the ELBO loss.
+- GAN: ``optimizers()`` returns ``{"discriminator": ..., "generator": ...}`` with their own learning
+  rates (TTUR); the discriminator phase makes fakes with ``modules.unwrapped("generator")`` under
+  ``no_grad``, the generator phase scores fakes with ``modules.unwrapped("discriminator")`` (frozen, so no
+  DDP reduction is expected for it). Both networks sit in one ``accelerator.accumulate(g, d)``.
+- autoregressive: ``train_dataset()`` yields token blocks ``{"input_ids": (B, T)}``; ``samples`` returns
+  text; ``validation_logs`` reports validation loss and perplexity.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import datasets
+import torch
+from torch import nn
+
+
+@dataclass
+class ObjectiveOutput:
+    """The loss to backpropagate and the named scalar terms to log (detached by the Trainer)."""
+
+    loss: torch.Tensor
+    logs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """Which modules one AdamW optimizer trains, with an optional learning rate / betas of its own."""
+
+    modules: tuple[str, ...]
+    learning_rate: float | None = None
+    betas: tuple[float, float] | None = None
+
+
+class PreparedModules(Mapping[str, nn.Module]):
+    """Name -> prepared module (maybe DDP-wrapped), with `unwrapped(name)` for the bare network."""
+
+    def __init__(self, prepared: dict[str, nn.Module], unwrap: callable) -> None:
+        self._prepared = prepared
+        self._unwrap = unwrap
+
+    def __getitem__(self, name: str) -> nn.Module:
+        return self._prepared[name]
+
+    def __iter__(self):
+        return iter(self._prepared)
+
+    def __len__(self) -> int:
+        return len(self._prepared)
+
+    def unwrapped(self, name: str) -> nn.Module:
+        return self._unwrap(self._prepared[name])
+
+
+class Objective(ABC):
+    """A family's training objective; see the module docstring for the contract."""
+
+    ema_modules: tuple[str, ...] = ()
+
+    @abstractmethod
+    def build_modules(self) -> dict[str, nn.Module]: ...
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        return {"model": OptimizerSpec(modules=tuple(self.module_names))}
+
+    @property
+    @abstractmethod
+    def module_names(self) -> tuple[str, ...]: ...
+
+    @abstractmethod
+    def train_dataset(self) -> datasets.Dataset: ...
+
+    @abstractmethod
+    def compute_loss(
+        self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules
+    ) -> ObjectiveOutput: ...
+
+    @abstractmethod
+    def samples(
+        self, modules: Mapping[str, nn.Module], num: int, generator: torch.Generator
+    ) -> torch.Tensor | list[str]: ...
+
+    def validation_logs(self, modules: Mapping[str, nn.Module]) -> dict[str, float]:
+        """Held-out metrics logged with each sample grid (e.g. validation loss); none by default."""
+        return {}
+
+    @abstractmethod
+    def save_pretrained(self, modules: Mapping[str, nn.Module], output_dir: str | os.PathLike) -> None: ...

@@ -1,0 +1,1 @@
+"""One objective per family: the only part of training that differs between them."""

@@ -1,0 +1,116 @@
+"""Diffusion objective: noise an image to a random timestep, regress the noise (epsilon) or v."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import datasets
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, UNet2DModel
+from torch import nn
+
+from ...data import describe_images, image_transform, load_image_dataset
+from ...models.diffusion import DiffusionImagePipeline, default_unet_config
+from ..arguments import DataArguments
+from ..families import Family
+from ..objective import Objective, ObjectiveOutput, PreparedModules
+
+
+@dataclass
+class DiffusionArguments:
+    """Build the UNet and noise-schedule configs (saved with the model; loading never needs these again)."""
+
+    prediction_type: Literal["epsilon", "v_prediction"] = field(default="epsilon", metadata={"help": "What the UNet predicts."})
+    num_train_timesteps: int = 1000
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "squaredcos_cap_v2"
+    block_out_channels: list[int] | None = field(default=None, metadata={"help": "Channels per UNet level (default by resolution)."})
+    layers_per_block: int = 1
+    class_conditional: bool = field(default=False, metadata={"help": "Condition on labels (classifier-free guidance)."})
+    condition_dropout: float = field(default=0.1, metadata={"help": "Share of labels replaced by 'no class' in training."})
+    unet_config: str | None = field(default=None, metadata={"help": "A UNet2DModel config.json to use instead."})
+    grid_inference_steps: int = field(default=20, metadata={"help": "DPM-Solver++ steps for training-time grids."})
+
+    def __post_init__(self) -> None:
+        if self.num_train_timesteps <= 0:
+            raise ValueError(f"--num_train_timesteps must be positive, got {self.num_train_timesteps}.")
+        if not 0.0 <= self.condition_dropout < 1.0:
+            raise ValueError(f"--condition_dropout must be in [0, 1), got {self.condition_dropout}.")
+
+
+class DiffusionObjective(Objective):
+    """DDPM training (Ho et al. 2020) with epsilon- or v-prediction (Salimans & Ho 2022) and label dropout."""
+
+    ema_modules = ("unet",)
+    module_names = ("unet",)
+
+    def __init__(self, arguments: DiffusionArguments, data: DataArguments) -> None:
+        self.arguments = arguments
+        self.dataset = load_image_dataset(data.dataset, "train", data.data_dir)
+        self.info = describe_images(self.dataset, data.dataset, data.resolution, data.channels)
+        if arguments.class_conditional and self.info.num_classes is None:
+            raise ValueError(f"--class_conditional needs labels, but dataset {data.dataset!r} has none: drop the flag.")
+        self.scheduler = DDPMScheduler(
+            num_train_timesteps=arguments.num_train_timesteps,
+            beta_schedule=arguments.beta_schedule,
+            prediction_type=arguments.prediction_type,
+        )
+
+    def unet_config(self) -> dict:
+        if self.arguments.unet_config:
+            return json.loads(open(self.arguments.unet_config).read())
+        return default_unet_config(
+            self.info.resolution,
+            self.info.channels,
+            self.info.num_classes if self.arguments.class_conditional else None,
+            tuple(self.arguments.block_out_channels) if self.arguments.block_out_channels else None,
+            self.arguments.layers_per_block,
+        )
+
+    def build_modules(self) -> dict[str, nn.Module]:
+        return {"unet": UNet2DModel.from_config(self.unet_config())}
+
+    def train_dataset(self) -> datasets.Dataset:
+        return self.dataset.with_transform(image_transform(self.info.resolution, self.info.channels))
+
+    def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:
+        images = batch["pixel_values"]  # (B, C, H, W) in [-1, 1]
+        noise = torch.randn_like(images)
+        timesteps = torch.randint(0, self.scheduler.config.num_train_timesteps, (images.shape[0],), device=images.device)
+        noisy = self.scheduler.add_noise(images, noise, timesteps)
+        labels = self._dropped_labels(batch.get("labels")) if self.arguments.class_conditional else None
+        prediction = modules["unet"](noisy, timesteps, class_labels=labels).sample
+        if self.arguments.prediction_type == "epsilon":
+            target = noise
+        else:
+            target = self.scheduler.get_velocity(images, noise, timesteps)
+        return ObjectiveOutput(F.mse_loss(prediction.float(), target.float()))
+
+    def _dropped_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """Replace a `condition_dropout` share with the "no class" label so one UNet also learns p(x)."""
+        drop = torch.rand(labels.shape, device=labels.device) < self.arguments.condition_dropout
+        return torch.where(drop, torch.full_like(labels, self.info.num_classes), labels)
+
+    def pipeline(self, unet: nn.Module) -> DiffusionImagePipeline:
+        return DiffusionImagePipeline(unet=unet, scheduler=self.scheduler)
+
+    def samples(self, modules: Mapping[str, nn.Module], num: int, generator: torch.Generator) -> torch.Tensor:
+        pipe = self.pipeline(modules["unet"])
+        pipe.scheduler = DPMSolverMultistepScheduler.from_config(self.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+        # Conditional models show each class in turn, so the grid reads row by row.
+        labels = [i % self.info.num_classes for i in range(num)] if self.arguments.class_conditional else None
+        return pipe(
+            batch_size=num, generator=generator, num_inference_steps=self.arguments.grid_inference_steps,
+            class_labels=labels, output_type="pt",
+        ).images * 2 - 1
+
+    def save_pretrained(self, modules: Mapping[str, nn.Module], output_dir: str | os.PathLike) -> None:
+        self.pipeline(modules["unet"]).save_pretrained(output_dir, safe_serialization=True)
+
+
+FAMILY = Family(name="diffusion", arguments=DiffusionArguments, objective=DiffusionObjective)

@@ -1,0 +1,270 @@
+"""The one training loop, on Accelerate. Families plug in an `Objective` (see `objective.py`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers.training_utils import EMAModel
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from ..images import image_grid
+from .arguments import TrainingArguments
+from .batches import ShardedEpochBatches
+from .checkpoints import read_step, resolve_checkpoint, save_checkpoint
+from .objective import Objective, PreparedModules
+
+TRAINING_ARGS_FILE = "training_args.json"
+LOG_FILE = "train_log.jsonl"
+RUN_INFO_FILE = "run_info.json"
+SAMPLE_GRID_FILE = "samples.png"
+
+
+@dataclass
+class TrainOutput:
+    global_step: int
+    train_seconds: float
+    samples_per_second: float
+    logs: dict[str, float]
+
+
+class Trainer:
+    """Runs an `Objective` for `args.max_steps` optimizer steps and leaves a Hub-ready folder.
+
+    `run_arguments` (e.g. the data and model arguments) are saved next to the training arguments so a run
+    can be repeated from its folder alone.
+    """
+
+    def __init__(self, objective: Objective, args: TrainingArguments, run_arguments: dict | None = None) -> None:
+        self.objective, self.args = objective, args
+        self.run_arguments = run_arguments or {}
+        self.output_dir = Path(args.output_dir)
+        self.accelerator = Accelerator(
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            mixed_precision=args.mixed_precision,
+            log_with="tensorboard",
+            project_config=ProjectConfiguration(project_dir=str(self.output_dir), logging_dir=str(self.output_dir / "logs")),
+        )
+        set_seed(args.seed)
+        modules = objective.build_modules()
+        specs = objective.optimizers()
+        self.optimizers = {
+            phase: torch.optim.AdamW(
+                [p for name in spec.modules for p in modules[name].parameters()],
+                lr=spec.learning_rate or args.learning_rate,
+                betas=spec.betas or (args.adam_beta1, args.adam_beta2),
+                weight_decay=args.weight_decay,
+            )
+            for phase, spec in specs.items()
+        }
+        # Schedulers are stepped by hand once per optimizer step (not prepared), so warm-up and length are in
+        # optimizer steps whatever the number of processes.
+        self.lr_schedulers = {
+            phase: get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.lr_warmup_steps, num_training_steps=args.max_steps)
+            for phase, opt in self.optimizers.items()
+        }
+        names = list(modules)
+        prepared = self.accelerator.prepare(*modules.values(), *self.optimizers.values())
+        self.modules = PreparedModules(dict(zip(names, prepared[: len(names)])), self.accelerator.unwrap_model)
+        self.optimizers = dict(zip(self.optimizers, prepared[len(names) :]))
+        self.phase_modules = {phase: spec.modules for phase, spec in specs.items()}
+        self.emas = {
+            name: EMAModel(self.modules.unwrapped(name).parameters(), decay=args.ema_decay, use_ema_warmup=True, power=3 / 4)
+            for name in (objective.ema_modules if args.use_ema else ())
+        }
+        for ema in self.emas.values():
+            ema.to(self.accelerator.device)
+        for stateful in [*self.lr_schedulers.values(), *self.emas.values()]:
+            self.accelerator.register_for_checkpointing(stateful)
+        self.checkpoint_dir = self.output_dir / "checkpoints"
+
+    # -- the loop -------------------------------------------------------------------------------------------
+
+    def train(self) -> TrainOutput:
+        args, accelerator = self.args, self.accelerator
+        step = self._maybe_resume()
+        dataset = self.objective.train_dataset()
+        batches = ShardedEpochBatches(
+            len(dataset), args.train_batch_size, accelerator.num_processes, accelerator.process_index,
+            seed=args.seed, start=step * args.gradient_accumulation_steps,
+        )
+        # batch_size=None: each sampled index list is fetched in one `dataset[indices]` call (batched transform).
+        loader = DataLoader(
+            dataset, sampler=batches, batch_size=None, num_workers=args.dataloader_num_workers,
+            generator=torch.Generator(),  # keeps the global RNG untouched when iterators are created
+        )
+        if accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self._write_arguments()
+            accelerator.init_trackers("hfgen", config=_flat_config(args.to_dict()))
+        progress = tqdm(total=args.max_steps, initial=step, desc="training", disable=not accelerator.is_local_main_process)
+        sums: dict[str, torch.Tensor] = {}
+        micro_steps, window_start, started = 0, time.perf_counter(), time.perf_counter()
+        examples_per_step = args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
+        logs: dict[str, float] = {}
+        for batch in _cycle_until(loader, lambda: step >= args.max_steps):
+            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+            with accelerator.accumulate(*self.modules.values()):
+                for phase, optimizer in self.optimizers.items():
+                    with self._only_training(phase):
+                        output = self.objective.compute_loss(phase, batch, self.modules)
+                        accelerator.backward(output.loss)
+                    if accelerator.sync_gradients and args.max_grad_norm:
+                        accelerator.clip_grad_norm_(self._parameters(phase), args.max_grad_norm)
+                    optimizer.step()
+                    if accelerator.sync_gradients and not optimizer.step_was_skipped:
+                        self.lr_schedulers[phase].step()
+                    optimizer.zero_grad(set_to_none=True)
+                    for key, value in {f"{phase}_loss" if len(self.optimizers) > 1 else "loss": output.loss, **output.logs}.items():
+                        sums[key] = sums.get(key, 0.0) + value.detach().float()
+            micro_steps += 1
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            for name, ema in self.emas.items():
+                ema.step(self.modules.unwrapped(name).parameters())
+            progress.update(1)
+            if step % args.logging_steps == 0 or step == args.max_steps:
+                elapsed = time.perf_counter() - window_start
+                logs = {k: accelerator.reduce(v / micro_steps, reduction="mean").item() for k, v in sums.items()}
+                logs |= {f"lr_{phase}": s.get_last_lr()[0] for phase, s in self.lr_schedulers.items()}
+                logs["samples_per_second"] = examples_per_step * (micro_steps / args.gradient_accumulation_steps) / elapsed
+                self._log(logs, step)
+                progress.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if "loss" in k})
+                sums, micro_steps, window_start = {}, 0, time.perf_counter()
+            if step % args.checkpointing_steps == 0 and step < args.max_steps:
+                save_checkpoint(accelerator, self.checkpoint_dir, step, args.checkpoints_total_limit)
+            if step % args.sample_steps == 0 and step < args.max_steps:
+                self._write_samples(self.output_dir / "samples" / f"step-{step:06d}", step)
+        progress.close()
+        train_seconds = time.perf_counter() - started
+        self._finish(step)
+        return TrainOutput(step, train_seconds, logs.get("samples_per_second", 0.0), logs)
+
+    # -- pieces ---------------------------------------------------------------------------------------------
+
+    def _maybe_resume(self) -> int:
+        spec = self.args.resume_from_checkpoint
+        if not spec:
+            return 0
+        checkpoint = resolve_checkpoint(spec, self.checkpoint_dir)
+        if checkpoint is None:  # `latest` before any checkpoint exists: a fresh start, as a restarted job expects
+            return 0
+        self.accelerator.load_state(str(checkpoint))
+        step = read_step(checkpoint)
+        if step > self.args.max_steps:
+            raise ValueError(f"Checkpoint {checkpoint} is at step {step}, past --max_steps {self.args.max_steps}: raise --max_steps.")
+        return step
+
+    def _parameters(self, phase: str) -> Iterator[nn.Parameter]:
+        for name in self.phase_modules[phase]:
+            yield from self.modules[name].parameters()
+
+    @contextlib.contextmanager
+    def _only_training(self, phase: str) -> Iterator[None]:
+        """Freeze other phases' parameters so this phase's backward cannot leak gradients into them."""
+        if len(self.optimizers) == 1:
+            yield
+            return
+        frozen = [p for other in self.optimizers if other != phase for p in self._parameters(other)]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+
+    @contextlib.contextmanager
+    def _ema_weights(self) -> Iterator[dict[str, nn.Module]]:
+        """The unwrapped modules in eval mode, with EMA weights swapped in for the duration."""
+        modules = {name: self.modules.unwrapped(name) for name in self.modules}
+        for name, ema in self.emas.items():
+            ema.store(modules[name].parameters())
+            ema.copy_to(modules[name].parameters())
+        modes = {name: m.training for name, m in modules.items()}
+        for m in modules.values():
+            m.eval()
+        try:
+            yield modules
+        finally:
+            for name, m in modules.items():
+                m.train(modes[name])
+            for name, ema in self.emas.items():
+                ema.restore(modules[name].parameters())
+
+    def _write_samples(self, stem: Path, step: int) -> None:
+        """Sample grid (or text) and validation metrics; main process only, fixed generator, global RNG untouched."""
+        if self.accelerator.is_main_process:
+            with self._ema_weights() as modules, torch.no_grad():
+                generator = torch.Generator(self.accelerator.device).manual_seed(self.args.seed)
+                samples = self.objective.samples(modules, self.args.num_grid_images, generator)
+                validation = self.objective.validation_logs(modules)
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(samples, torch.Tensor):
+                image_grid(samples).save(stem.with_suffix(".png"))
+            else:
+                stem.with_suffix(".txt").write_text("\n\n---\n\n".join(samples))
+            if validation:
+                self._log(validation, step)
+        self.accelerator.wait_for_everyone()
+
+    def _log(self, logs: dict[str, float], step: int) -> None:
+        self.accelerator.log(logs, step=step)
+        if self.accelerator.is_main_process:
+            with open(self.output_dir / LOG_FILE, "a") as f:
+                f.write(json.dumps({"step": step, **logs}) + "\n")
+
+    def _write_arguments(self) -> None:
+        arguments = {"training": self.args.to_dict(), **self.run_arguments}
+        (self.output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2, default=str))
+
+    def _replica_checksum(self) -> torch.Tensor:
+        """(1, 2) float64: sum and sum of squares of every parameter - equal on every process iff in sync."""
+        params = [p.detach().double() for name in self.modules for p in self.modules.unwrapped(name).parameters()]
+        total = torch.stack([torch.stack([p.sum(), p.square().sum()]) for p in params]).sum(0)
+        return total.unsqueeze(0).to(self.accelerator.device)
+
+    def _finish(self, step: int) -> None:
+        """Write the Hub-ready folder: weights and configs (EMA weights when kept), arguments, sample grid."""
+        checksums = self.accelerator.gather(self._replica_checksum()).tolist()
+        if self.accelerator.is_main_process:
+            info = {
+                "distributed_type": str(self.accelerator.distributed_type.value),
+                "num_processes": self.accelerator.num_processes,
+                "backend": self.accelerator.state.backend,
+                "global_step": step,
+                "replica_checksums": checksums,
+            }
+            (self.output_dir / RUN_INFO_FILE).write_text(json.dumps(info, indent=2))
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            with self._ema_weights() as modules:
+                self.objective.save_pretrained(modules, self.output_dir)
+            self._write_samples(self.output_dir / Path(SAMPLE_GRID_FILE).stem, step)
+        else:
+            self.accelerator.wait_for_everyone()  # pairs with the one inside _write_samples
+        self.accelerator.end_training()
+
+
+def _cycle_until(loader: DataLoader, done) -> Iterator[dict[str, torch.Tensor]]:
+    """Batches from an endless loader until `done()`; checked before each fetch so no batch is wasted."""
+    iterator = iter(loader)
+    while not done():
+        yield next(iterator)
+
+
+def _flat_config(config: dict) -> dict:
+    """Tensorboard hparams accept only scalars."""
+    return {k: v for k, v in config.items() if isinstance(v, (int, float, str, bool)) and not (isinstance(v, float) and math.isnan(v))}

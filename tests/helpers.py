@@ -1,0 +1,57 @@
+"""Shared test utilities: run the real CLI in a subprocess, under a real 2-process `accelerate launch`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Small thread counts keep 2-process runs from oversubscribing CI's 2 cores; no Hub traffic."""
+    env = dict(os.environ)
+    env.update({"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env
+
+
+def run_hfgen(*args: str, check: bool = True, timeout: int = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m hfgen ARGS` (the same entry point as the `hfgen` console script)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "hfgen", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=subprocess_env(), cwd=cwd,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"hfgen {' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result
+
+
+def launch_two_processes(*args: str, timeout: int = 420) -> subprocess.CompletedProcess:
+    """A real 2-process CPU run: accelerate's `--cpu --num_processes 2` silently runs one, so use --multi_gpu
+    with ACCELERATE_USE_CPU=1 (DDP over gloo)."""
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0",
+        "-m", "hfgen", *map(str, args),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=subprocess_env(ACCELERATE_USE_CPU="1"))
+    if result.returncode != 0:
+        raise AssertionError(f"accelerate launch failed ({result.returncode}):\n{result.stderr[-6000:]}")
+    return result
+
+
+def safetensors_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of every safetensors file under `folder` (keys prefixed by the file's relative path)."""
+    weights = {}
+    for file in sorted(Path(folder).rglob("*.safetensors")):
+        if "checkpoints" in file.parts:
+            continue
+        for key, value in load_file(file).items():
+            weights[f"{file.relative_to(folder)}:{key}"] = value
+    return weights
