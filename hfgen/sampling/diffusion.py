@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
 from ..images import image_grid
 
@@ -14,11 +13,9 @@ if TYPE_CHECKING:
     from ..models.diffusion import DiffusionImagePipeline
     from . import SampleArguments
 
-SCHEDULERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "dpmsolver": DPMSolverMultistepScheduler}
-
 
 def sample_diffusion(pipe: DiffusionImagePipeline, args: SampleArguments) -> str:
-    pipe.scheduler = SCHEDULERS[args.scheduler].from_config(pipe.scheduler.config)
+    pipe.use_scheduler(args.scheduler)
     generator = torch.Generator(args.device).manual_seed(args.seed)
     images = pipe(
         batch_size=args.num_images, generator=generator, num_inference_steps=args.steps,

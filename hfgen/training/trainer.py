@@ -138,6 +138,13 @@ class Trainer:
             if step % args.logging_steps == 0 or step == args.max_steps:
                 elapsed = time.perf_counter() - window_start
                 logs = {k: accelerator.reduce(v / micro_steps, reduction="mean").item() for k, v in sums.items()}
+                diverged = sorted(k for k, v in logs.items() if not math.isfinite(v))
+                if diverged:
+                    raise FloatingPointError(
+                        f"{', '.join(diverged)} became non-finite by step {step}: lower --learning_rate, keep "
+                        f"--max_grad_norm on, or train in full precision (--mixed_precision no); resume from "
+                        f"the last checkpoint with --resume_from_checkpoint latest."
+                    )
                 logs |= {f"lr_{phase}": s.get_last_lr()[0] for phase, s in self.lr_schedulers.items()}
                 logs["samples_per_second"] = examples_per_step * (micro_steps / args.gradient_accumulation_steps) / elapsed
                 self._log(logs, step)

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput, SchedulerMixin, UNet2DModel
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DiffusionPipeline,
+    DPMSolverMultistepScheduler,
+    ImagePipelineOutput,
+    SchedulerMixin,
+    UNet2DModel,
+)
 from diffusers.utils.torch_utils import randn_tensor
 
 from ...images import OutputType, postprocess
+
+SCHEDULERS: dict[str, type[SchedulerMixin]] = {
+    "ddpm": DDPMScheduler,
+    "ddim": DDIMScheduler,
+    "dpmsolver": DPMSolverMultistepScheduler,
+}
 
 
 class DiffusionImagePipeline(DiffusionPipeline):
@@ -30,6 +46,19 @@ class DiffusionImagePipeline(DiffusionPipeline):
     def __init__(self, unet: UNet2DModel, scheduler: SchedulerMixin) -> None:
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
+
+    def use_scheduler(self, name: Literal["ddpm", "ddim", "dpmsolver"]) -> None:
+        """Swap the sampler, keeping the trained noise schedule.
+
+        DPM-Solver++ on the cosine schedule needs `lambda_min_clipped=-5.1` (diffusers' advice): without it the
+        last steps blow up to saturated black-and-white images.
+        """
+        if name not in SCHEDULERS:
+            raise ValueError(f"Unknown scheduler {name!r}: use one of {', '.join(SCHEDULERS)}.")
+        extra = {}
+        if name == "dpmsolver" and self.scheduler.config.get("beta_schedule") == "squaredcos_cap_v2":
+            extra["lambda_min_clipped"] = -5.1
+        self.scheduler = SCHEDULERS[name].from_config(self.scheduler.config, **extra)
 
     @property
     def num_classes(self) -> int | None:

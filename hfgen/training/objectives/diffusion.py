@@ -11,7 +11,7 @@ from typing import Literal
 import datasets
 import torch
 import torch.nn.functional as F
-from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, UNet2DModel
+from diffusers import DDPMScheduler, UNet2DModel
 from torch import nn
 
 from ...data import describe_images, image_transform, load_image_dataset
@@ -27,7 +27,9 @@ class DiffusionArguments:
 
     prediction_type: Literal["epsilon", "v_prediction"] = field(default="epsilon", metadata={"help": "What the UNet predicts."})
     num_train_timesteps: int = 1000
-    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "squaredcos_cap_v2"
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = field(
+        default="linear", metadata={"help": "Noise schedule; linear (DDPM's) is safe under every diffusers sampler."}
+    )
     block_out_channels: list[int] | None = field(default=None, metadata={"help": "Channels per UNet level (default by resolution)."})
     layers_per_block: int = 1
     class_conditional: bool = field(default=False, metadata={"help": "Condition on labels (classifier-free guidance)."})
@@ -100,7 +102,7 @@ class DiffusionObjective(Objective):
 
     def samples(self, modules: Mapping[str, nn.Module], num: int, generator: torch.Generator) -> torch.Tensor:
         pipe = self.pipeline(modules["unet"])
-        pipe.scheduler = DPMSolverMultistepScheduler.from_config(self.scheduler.config)
+        pipe.use_scheduler("dpmsolver")
         pipe.set_progress_bar_config(disable=True)
         # Conditional models show each class in turn, so the grid reads row by row.
         labels = [i % self.info.num_classes for i in range(num)] if self.arguments.class_conditional else None

@@ -1,0 +1,93 @@
+"""Data sources and transforms: every source gives an `image` column (and `label`), errors name the fix."""
+
+from __future__ import annotations
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hfgen.data import describe_images, image_transform, images_to_tensor, load_image_dataset
+from hfgen.data.builtin import DIGITS_TEST_SIZE, load_fashion_mnist
+from hfgen.data.sources import _normalise_columns
+
+
+def test_digits_split_is_fixed_and_grey_levels_invertible():
+    train, test = load_image_dataset("digits", "train"), load_image_dataset("digits", "test")
+    assert (len(train), len(test)) == (1797 - DIGITS_TEST_SIZE, DIGITS_TEST_SIZE)
+    assert train.features["label"].num_classes == 10
+    assert load_image_dataset("digits", "test")["label"] == test["label"]  # same split every time
+    pixels = np.stack([np.asarray(im) for im in test["image"]])
+    levels = pixels / 255.0 * 16
+    assert np.abs(levels - np.rint(levels)).max() < 0.05  # every pixel is one of the 17 sklearn grey levels
+    info = describe_images(train, "digits")
+    assert (info.resolution, info.channels, info.num_classes, info.grey_levels) == (8, 1, 10, 17)
+
+
+def test_transform_is_lazy_and_in_range():
+    train = load_image_dataset("digits", "train")
+    transformed = train.with_transform(image_transform(16, 3))
+    batch = transformed[[0, 1, 2]]
+    assert batch["pixel_values"].shape == (3, 3, 16, 16)
+    assert batch["pixel_values"].min() >= -1 and batch["pixel_values"].max() <= 1
+    assert batch["labels"].tolist() == train["label"][:3]
+    assert train.format["type"] is None  # the source dataset was not materialised or changed
+
+
+def test_images_to_tensor_exact_at_native_size():
+    image = Image.fromarray(np.array([[0, 255], [128, 64]], dtype=np.uint8))
+    tensor = images_to_tensor([image], 2, 1)
+    assert torch.allclose(tensor[0, 0], torch.tensor([[0, 255], [128, 64]]) / 127.5 - 1)
+
+
+def test_fashion_mnist_from_debian_files():
+    test = load_image_dataset("fashion_mnist", "test")
+    assert len(test) == 10_000 and test[0]["image"].size == (28, 28)
+    assert test.features["label"].names[9] == "Ankle boot"
+
+
+def test_fashion_mnist_missing_files_names_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist.*--data_dir"):
+        load_fashion_mnist("train", tmp_path)
+
+
+def _write_images(folder, classes=("cat", "dog"), per_class=3):
+    for name in classes:
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(np.full((6, 6, 3), 40 * i, dtype=np.uint8)).save(folder / name / f"{i}.png")
+
+
+def test_image_folder_with_class_subfolders(tmp_path):
+    _write_images(tmp_path)
+    dataset = load_image_dataset(str(tmp_path))
+    assert len(dataset) == 6 and set(dataset.column_names) == {"image", "label"}
+    assert describe_images(dataset, str(tmp_path)).num_classes == 2
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda p: p / "absent", FileNotFoundError, "does not exist"),
+        (lambda p: p, ValueError, "holds no images"),
+    ],
+)
+def test_bad_folders(tmp_path, make, error, message):
+    with pytest.raises(error, match=message):
+        load_image_dataset(str(make(tmp_path)))
+
+
+def test_unknown_name_lists_the_choices():
+    with pytest.raises(ValueError, match="Unknown dataset 'mnist': use one of digits, fashion_mnist"):
+        load_image_dataset("mnist")
+
+
+def test_hub_style_columns_are_normalised():
+    features = datasets.Features({"img": datasets.Image(), "fine_label": datasets.ClassLabel(names=["a", "b"]), "id": datasets.Value("int32")})
+    image = Image.fromarray(np.zeros((4, 4), dtype=np.uint8))
+    dataset = datasets.Dataset.from_dict({"img": [image], "fine_label": [1], "id": [7]}, features=features)
+    normalised = _normalise_columns(dataset, "owner/name")
+    assert normalised.column_names == ["image", "label"] and normalised[0]["label"] == 1
+    with pytest.raises(ValueError, match="no image column"):
+        _normalise_columns(dataset.remove_columns("img"), "owner/name")
