@@ -18,12 +18,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job: train every family on the built-in digits, evaluate all with the same code, write zoo-report/.
 demo: $(STAMP)
-	$(BIN)/hfgen train diffusion --dataset digits --output_dir out/ddpm-digits
-	$(BIN)/hfgen sample out/ddpm-digits --num_images 64 --seed 0 --scheduler dpmsolver --steps 20 --output out/ddpm-digits/grid.png
+	$(BIN)/hfgen zoo --dataset digits --output_dir zoo-report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) out zoo-report

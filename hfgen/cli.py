@@ -1,8 +1,7 @@
-"""The `hfgen` command line: `hfgen train|sample ...`. Each command parses its options with HfArgumentParser."""
+"""The `hfgen` command line: `hfgen train|sample|evaluate|zoo ...`. Each command parses its options with HfArgumentParser."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from safetensors import SafetensorError
@@ -12,21 +11,26 @@ USAGE = """hfgen <command> [options]
 commands:
   train <family>   train a family on a dataset and write a Hub-ready folder (families: diffusion, vae, gan, autoregressive)
   sample <model>   generate from a trained model folder or Hub repo id and write a grid
+  evaluate <model> FID, KID, precision/recall, bits/dim of a trained model; prints a table, writes JSON
+  zoo              train every family on one dataset, evaluate all with the same code, write a report
 
 `hfgen <command> --help` lists a command's options."""
 
 # Errors that mean "the input is wrong": shown as one line naming the fix, never as a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, OSError, SafetensorError)
+USER_ERRORS = (ValueError, OSError, SafetensorError, FloatingPointError)
 
 
 def _train(argv: list[str]) -> None:
+    from accelerate import PartialState
+
     from .training.families import FAMILY_MODULES
     from .training.launch import train
 
     if not argv or argv[0].startswith("-"):
         raise ValueError(f"`hfgen train` needs a family first: hfgen train <{'|'.join(FAMILY_MODULES)}> [options].")
     output = train(argv[0], argv[1:])
-    print(f"trained {output.global_step} steps in {output.train_seconds:.1f} s")
+    if PartialState().is_main_process:
+        print(f"trained {output.global_step} steps in {output.train_seconds:.1f} s")
 
 
 def _sample(argv: list[str]) -> None:
@@ -39,6 +43,26 @@ def _sample(argv: list[str]) -> None:
     print(sample(args))
 
 
+def _evaluate(argv: list[str]) -> None:
+    from transformers import HfArgumentParser
+
+    from .evaluation import EvaluateArguments, evaluate
+
+    parser = HfArgumentParser(EvaluateArguments, prog="hfgen evaluate")
+    (args,) = parser.parse_args_into_dataclasses(args=_positional_model(argv))
+    evaluate(args)
+
+
+def _zoo(argv: list[str]) -> None:
+    from transformers import HfArgumentParser
+
+    from .evaluation.zoo import ZooArguments, run_zoo
+
+    parser = HfArgumentParser(ZooArguments, prog="hfgen zoo")
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    run_zoo(args)
+
+
 def _positional_model(argv: list[str]) -> list[str]:
     """`hfgen sample out/model --flags` -> `--model out/model --flags` (the model is the first positional)."""
     if argv and not argv[0].startswith("-"):
@@ -46,7 +70,7 @@ def _positional_model(argv: list[str]) -> list[str]:
     return argv
 
 
-COMMANDS = {"train": _train, "sample": _sample}
+COMMANDS = {"train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _zoo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import torch
 from diffusers.utils import make_image_grid
-from PIL import Image
+from PIL import Image, ImageOps
 
 OutputType = Literal["pil", "np", "pt"]
 
@@ -27,8 +27,11 @@ def postprocess(images: torch.Tensor, output_type: OutputType = "pil") -> list[I
     return [Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p) for p in pixels]
 
 
-def image_grid(images: torch.Tensor | list[Image.Image], min_side: int = 64) -> Image.Image:
-    """A near-square grid; tiny images (8x8 digits) are enlarged with nearest-neighbour to stay readable."""
+def image_grid(
+    images: torch.Tensor | list[Image.Image], cols: int | None = None, min_side: int = 64, border: int = 2
+) -> Image.Image:
+    """A grid, near-square unless `cols` is given (`cols=len(images)`: one strip of frames). Tiny images (8x8
+    digits) are enlarged with nearest-neighbour to stay readable; a thin mid-grey border keeps cells apart."""
     pil = postprocess(images, "pil") if isinstance(images, torch.Tensor) else list(images)
     if not pil:
         raise ValueError("image_grid needs at least one image.")
@@ -36,7 +39,8 @@ def image_grid(images: torch.Tensor | list[Image.Image], min_side: int = 64) -> 
     if side < min_side:
         scale = math.ceil(min_side / side)
         pil = [p.resize((p.width * scale, p.height * scale), Image.Resampling.NEAREST) for p in pil]
-    cols = math.ceil(math.sqrt(len(pil)))
+    pil = [ImageOps.expand(p, border=border, fill=(128,) * len(p.getbands())) for p in pil]
+    cols = cols or math.ceil(math.sqrt(len(pil)))
     rows = math.ceil(len(pil) / cols)
     pil += [Image.new(pil[0].mode, pil[0].size)] * (rows * cols - len(pil))
     return make_image_grid(pil, rows=rows, cols=cols)

@@ -21,6 +21,15 @@ PIPELINE_CLASSES: dict[str, str] = {
 }
 
 
+def is_text_model(path: str) -> bool:
+    """A local folder holding an hfgen text model: a transformers config.json of model_type hfgen_gpt, no pipeline."""
+    local = Path(path).expanduser()
+    config = local / "config.json"
+    if not local.is_dir() or (local / "model_index.json").is_file() or not config.is_file():
+        return False
+    return json.loads(config.read_text()).get("model_type") == "hfgen_gpt"
+
+
 def read_model_index(path: str) -> dict:
     """model_index.json of a local folder or Hub repo, or a FileNotFoundError that says what to pass."""
     local = Path(path).expanduser()

@@ -54,7 +54,7 @@ def test_sample_cli_reads_the_folder(trained, tmp_path):
     again = tmp_path / "again.png"
     run_hfgen("sample", trained, "--num_images", "4", "--seed", "0", "--scheduler", "dpmsolver", "--steps", "3",
               "--output", again, "--class_label", "3", "--guidance_scale", "2.0")
-    assert Image.open(grid).size == (128, 128)
+    assert Image.open(grid).size == (136, 136)  # 2 x 2 cells: 8x8 digits enlarged to 64 px + a 2 px border
     assert np.array_equal(np.asarray(Image.open(grid)), np.asarray(Image.open(again)))  # same seed, same images
 
 

@@ -6,7 +6,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..loading import load_pipeline
+from ..loading import is_text_model, load_pipeline
 
 
 @dataclass
@@ -55,6 +55,10 @@ SAMPLERS = {
 
 def sample(args: SampleArguments) -> str:
     """Generate from the model at `args.model` and write `args.output`; returns a line saying what was written."""
+    if is_text_model(args.model):  # a transformers causal LM + tokenizer, not a diffusers pipeline
+        from .autoregressive import sample_text
+
+        return sample_text(args)
     pipe = load_pipeline(args.model).to(args.device)
     module, function = SAMPLERS[type(pipe).__name__].split(":")
     return getattr(importlib.import_module(module), function)(pipe, args)

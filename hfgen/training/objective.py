@@ -19,6 +19,8 @@ order below:
 6. ``samples(modules, num, generator)``: images in [-1, 1] shaped (B, C, H, W) for the sample grid, or a
    list of strings for text models. Called on the main process with EMA weights, under ``no_grad``.
 7. ``save_pretrained(modules, output_dir)``: write the Hub-ready weights and configs (safetensors).
+8. Optional ``state_dict()`` / ``load_state_dict(state)``: an objective with state of its own (a warm-up
+   counter) defines both, and the Trainer saves and restores it with every checkpoint.
 
 How the families fit it:
 

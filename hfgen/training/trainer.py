@@ -87,6 +87,8 @@ class Trainer:
             ema.to(self.accelerator.device)
         for stateful in [*self.lr_schedulers.values(), *self.emas.values()]:
             self.accelerator.register_for_checkpointing(stateful)
+        if hasattr(objective, "state_dict") and hasattr(objective, "load_state_dict"):
+            self.accelerator.register_for_checkpointing(objective)  # e.g. a KL warm-up counter
         self.checkpoint_dir = self.output_dir / "checkpoints"
 
     # -- the loop -------------------------------------------------------------------------------------------

@@ -1,0 +1,260 @@
+"""`hfgen evaluate`: sample a trained model in batches (split across processes), judge it, print and save a table.
+
+Every number comes from one `Evaluator` per dataset - the same extractor, reference set and seed - so rows of
+different families (and the reference rows) compare.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
+from diffusers import DiffusionPipeline
+
+from ..loading import load_pipeline
+from .baselines import real_images, reference_samples
+from .feature_extractor import load_feature_extractor
+from .likelihood import bits_per_dim, has_likelihood, log_likelihood
+from .metrics import GenerativeMetrics, inception_fid
+
+COLUMNS = {
+    "parameters": "parameters",
+    "train_seconds": "train time (s)",
+    "samples_per_second": "samples/s",
+    "fid": "FID ↓",
+    "fid_inception": "Inception FID ↓",
+    "kid": "KID ↓",
+    "precision": "precision ↑",
+    "recall": "recall ↑",
+    "nn_distance": "NN dist.",
+    "classifier_score": "class score ↑",
+    "bits_per_dim": "bits/dim ↓",
+}
+"""Metric key -> table header, in table order. NN dist. is the RMS pixel distance to the nearest training image."""
+
+
+@dataclass
+class EvaluateArguments:
+    model: str = field(metadata={"help": "A folder written by `hfgen train`, or a Hub repo id."})
+    dataset: str | None = field(default=None, metadata={"help": "Dataset to judge against (default: the one it was trained on)."})
+    data_dir: str | None = field(default=None, metadata={"help": "Folder with the Fashion-MNIST IDX files."})
+    num_samples: int = field(default=2000, metadata={"help": "Images to generate for the sample metrics."})
+    batch_size: int = field(default=250, metadata={"help": "Images per pipeline call (and per likelihood batch)."})
+    seed: int = field(default=0, metadata={"help": "Seeds sampling, KID subsets and the extractor: same seed, same numbers."})
+    output: str | None = field(default=None, metadata={"help": "Write the results to this JSON file."})
+    device: str | None = field(default=None, metadata={"help": "torch device to sample on (default: this process's)."})
+    scheduler: Literal["ddpm", "ddim", "dpmsolver"] = field(default="dpmsolver", metadata={"help": "Diffusion sampler."})
+    steps: int = field(default=20, metadata={"help": "Diffusion denoising steps."})
+    iwae_samples: int = field(default=1000, metadata={"help": "VAE: importance samples of the IWAE bound."})
+    likelihood: bool = field(default=True, metadata={"help": "Compute test bits/dim where the family has a likelihood."})
+    kid_subset_size: int | None = field(default=None, metadata={"help": "KID subset size (default: min(1000, samples))."})
+    feature_extractor: str | None = field(default=None, metadata={"help": "A saved FeatureExtractor folder (default: cached)."})
+    inception_weights: str | None = field(
+        default=None, metadata={"help": "Local Inception-v3 weights (torch-fidelity's): also report the standard FID."}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("num_samples", "batch_size", "steps", "iwae_samples"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+        if self.num_samples < 2:
+            raise ValueError(f"--num_samples must be at least 2 for FID, got {self.num_samples}.")
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    images: torch.Tensor
+    """(N, C, H, W) in [0, 1]: the samples that were judged."""
+
+
+def num_classes(pipe: DiffusionPipeline) -> int | None:
+    """Classes a pipeline is conditioned on, None when unconditional (each family keeps it in its own place)."""
+    name = type(pipe).__name__
+    if name == "GANPipeline":
+        return pipe.gan_generator.config.num_classes
+    if name == "PixelGPTPipeline":
+        return pipe.config.num_classes
+    if name == "DiffusionImagePipeline":
+        return pipe.num_classes
+    return None
+
+
+def sampling_options(pipe: DiffusionPipeline, scheduler: str = "dpmsolver", steps: int = 20) -> dict[str, Any]:
+    """Family-specific call arguments; a diffusion pipeline also gets the chosen diffusers scheduler."""
+    if type(pipe).__name__ != "DiffusionImagePipeline":
+        return {}
+    pipe.use_scheduler(scheduler)
+    return {"num_inference_steps": steps}
+
+
+def count_parameters(pipe: DiffusionPipeline) -> int:
+    """Parameters of the model's networks; a GAN's discriminator, kept only to resume training, is left out."""
+    return sum(
+        p.numel()
+        for name, component in pipe.components.items()
+        if isinstance(component, torch.nn.Module) and name != "discriminator"
+        for p in component.parameters()
+    )
+
+
+def generate(
+    pipe: DiffusionPipeline, num: int, batch_size: int, seed: int = 0, **options: Any
+) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+    """(num, C, H, W) samples in [0, 1], their class labels (cycling, for conditional models) and wall seconds.
+
+    Batches are split across processes and gathered in order; batch b uses seed + its first index, so the
+    images are the same whatever the number of processes.
+    """
+    classes = num_classes(pipe)
+    starts = list(range(0, num, batch_size))
+    started = time.perf_counter()
+    with PartialState().split_between_processes(starts) as mine:
+        batches = []
+        for start in mine:
+            size = min(batch_size, num - start)
+            labels = {"class_labels": torch.arange(start, start + size) % classes} if classes else {}
+            generator = torch.Generator(pipe.device).manual_seed(seed + start)
+            batches.append(pipe(batch_size=size, generator=generator, output_type="pt", **labels, **options).images.cpu())
+    images = torch.cat(gather_object(batches))
+    return images, torch.arange(num) % classes if classes else None, time.perf_counter() - started
+
+
+def held_out_bits_per_dim(pipe: DiffusionPipeline, test: torch.Tensor, batch_size: int, iwae_samples: int, seed: int = 0) -> float:
+    """Bits/dim of the test images (N, C, H, W) in [0, 1], batches split across processes."""
+    with PartialState().split_between_processes(list(range(0, len(test), batch_size))) as mine:
+        values = [
+            log_likelihood(
+                pipe, test[s : s + batch_size].to(pipe.device), iwae_samples, torch.Generator(pipe.device).manual_seed(seed + s)
+            )
+            for s in mine
+        ]
+    return bits_per_dim(torch.cat(gather_object(values)), test[0].numel())
+
+
+class Evaluator:
+    """The fixed judge of one dataset: its extractor, the train split as reference set, the test split."""
+
+    def __init__(
+        self,
+        dataset: str = "digits",
+        data_dir: str | None = None,
+        seed: int = 0,
+        kid_subset_size: int | None = None,
+        feature_extractor: str | None = None,
+        inception_weights: str | None = None,
+    ) -> None:
+        self.dataset, self.seed, self.inception_weights = dataset, seed, inception_weights
+        self.extractor = load_feature_extractor(dataset, data_dir, path=feature_extractor)
+        self.train = real_images(dataset, "train", data_dir)  # (N, C, H, W) in [0, 1]
+        self.test = real_images(dataset, "test", data_dir)
+        self.metrics = GenerativeMetrics(self.extractor, self.train, kid_subset_size, seed=seed)
+
+    @property
+    def extractor_info(self) -> dict[str, Any]:
+        config = self.extractor.config
+        return {"dataset": config.dataset, "seed": config.seed, "test_accuracy": config.test_accuracy}
+
+    def evaluate_pipeline(
+        self,
+        pipe: DiffusionPipeline,
+        num_samples: int = 2000,
+        batch_size: int = 250,
+        options: dict[str, Any] | None = None,
+        likelihood: bool = True,
+        iwae_samples: int = 1000,
+    ) -> Evaluation | None:
+        """Sample, time and judge `pipe`; the main process gets the `Evaluation`, the others None."""
+        pipe.set_progress_bar_config(disable=True)
+        images, labels, seconds = generate(pipe, num_samples, batch_size, self.seed, **(options or {}))
+        bpd = held_out_bits_per_dim(pipe, self.test, batch_size, iwae_samples, self.seed) if likelihood and has_likelihood(pipe) else None
+        if not PartialState().is_main_process:
+            return None
+        metrics = {
+            "parameters": count_parameters(pipe),
+            "samples_per_second": num_samples / seconds,
+            **self.metrics(images, labels),
+            "bits_per_dim": bpd,
+        }
+        if self.inception_weights:
+            metrics["fid_inception"] = inception_fid(self.train, images, self.inception_weights)
+        return Evaluation(metrics, images)
+
+    def reference_rows(self, num_samples: int = 2000) -> dict[str, Evaluation]:
+        """Real test images (the floor), scikit-learn's KDE sampler (the bar to beat), Gaussian noise (the ceiling)."""
+        return {
+            name: Evaluation(self.metrics(images), images)
+            for name, images in reference_samples(self.train, self.test, num_samples, self.seed).items()
+        }
+
+
+def format_value(key: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if key == "parameters":
+        return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value:,}"
+    if key in ("train_seconds", "samples_per_second"):
+        return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    return f"{value:.3f}" if key in ("precision", "recall", "classifier_score") else f"{value:.4g}"
+
+
+def markdown_table(rows: dict[str, dict[str, Any]], first_column: str = "model") -> str:
+    """Rows by name -> a Markdown table of the COLUMNS any row has; missing values read n/a."""
+    keys = [k for k in COLUMNS if any(k in row for row in rows.values())]
+    lines = [
+        "| " + " | ".join([first_column, *(COLUMNS[k] for k in keys)]) + " |",
+        "| " + " | ".join(["---"] + ["---:"] * len(keys)) + " |",
+    ]
+    lines += ["| " + " | ".join([name, *(format_value(k, row.get(k)) for k in keys)]) + " |" for name, row in rows.items()]
+    return "\n".join(lines)
+
+
+def trained_dataset(model: str) -> str | None:
+    """The dataset named in the folder's training_args.json (written by `hfgen train`), if there is one."""
+    arguments = Path(model) / "training_args.json"
+    return json.loads(arguments.read_text()).get("data", {}).get("dataset") if arguments.is_file() else None
+
+
+def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
+    """`hfgen evaluate`: the results as a dict (main process; None on the others), printed and optionally saved."""
+    folder = Path(args.model)
+    if folder.is_dir() and (folder / "config.json").is_file() and not (folder / "model_index.json").is_file():
+        raise ValueError(
+            f"{args.model!r} holds a model without an image pipeline (a text model?): image metrics do not apply - "
+            "its validation perplexity is in train_log.jsonl."
+        )
+    dataset = args.dataset or trained_dataset(args.model)
+    if dataset is None:
+        raise ValueError(f"{args.model!r} does not say which dataset it was trained on: pass --dataset (e.g. digits).")
+    state = PartialState()
+    pipe = load_pipeline(args.model).to(args.device or state.device)
+    evaluator = Evaluator(
+        dataset, args.data_dir, args.seed, args.kid_subset_size, args.feature_extractor, args.inception_weights
+    )
+    evaluation = evaluator.evaluate_pipeline(
+        pipe, args.num_samples, args.batch_size, sampling_options(pipe, args.scheduler, args.steps), args.likelihood, args.iwae_samples
+    )
+    if evaluation is None:
+        return None
+    results = {
+        "model": args.model,
+        "pipeline": type(pipe).__name__,
+        "dataset": dataset,
+        "num_samples": args.num_samples,
+        "seed": args.seed,
+        "feature_extractor": evaluator.extractor_info,
+        "metrics": evaluation.metrics,
+    }
+    print(markdown_table({args.model: evaluation.metrics}))
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(results, indent=2))
+        print(f"wrote {args.output}")
+    return results

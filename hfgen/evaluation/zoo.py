@@ -1,0 +1,251 @@
+"""`hfgen zoo`: the seed's comparison table, measured - every family trained on the same data with a set
+budget, judged by the same `Evaluator` with the same seed, written up as `<output_dir>/README.md`."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from accelerate import PartialState
+from matplotlib.figure import Figure
+
+from ..images import image_grid
+from ..loading import load_pipeline
+from ..training.families import FAMILY_MODULES, get_family
+from ..training.launch import train
+from ..training.trainer import LOG_FILE
+from .evaluate import Evaluation, Evaluator, markdown_table, sampling_options
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long each family trains and how hard it is judged."""
+
+    max_steps: dict[str, int]
+    training: list[str]
+    """Flags every family gets (batch size, logging)."""
+    family: dict[str, list[str]]
+    """Flags of one family's arguments dataclass (model size, the pixel modality for autoregressive)."""
+    num_samples: int
+    iwae_samples: int
+
+
+BUDGETS: dict[str, Budget] = {
+    # Seconds in all, for tests: tiny networks, two steps, a hundred samples.
+    "tiny": Budget(
+        max_steps={"diffusion": 2, "vae": 2, "gan": 2, "autoregressive": 2},
+        training=["--train_batch_size", "16", "--num_grid_images", "4", "--logging_steps", "1", "--lr_warmup_steps", "0"],
+        family={
+            "diffusion": ["--block_out_channels", "16", "16", "32"],
+            "vae": ["--hidden_dim", "32", "--block_out_channels", "8", "16", "--latent_dim", "4"],
+            "gan": ["--generator_channels", "16", "--discriminator_channels", "8", "--latent_dim", "8"],
+            "autoregressive": [
+                "--modality", "pixels", "--num_hidden_layers", "1", "--hidden_size", "32", "--num_attention_heads", "2",
+                "--validation_max_examples", "16",
+            ],
+        },
+        num_samples=100,
+        iwae_samples=4,
+    ),
+    # A few minutes per family on digits on a laptop CPU, with each family's default model.
+    "laptop": Budget(
+        max_steps={"diffusion": 1000, "vae": 2000, "gan": 2000, "autoregressive": 1000},
+        training=["--train_batch_size", "64", "--logging_steps", "25", "--lr_warmup_steps", "100"],
+        family={"autoregressive": ["--modality", "pixels", "--validation_max_examples", "300"]},
+        num_samples=2000,
+        iwae_samples=1000,
+    ),
+    # A real run (GPU, or hours of CPU): e.g. Fashion-MNIST, see scripts/zoo_fashion_mnist.sh.
+    "full": Budget(
+        max_steps={"diffusion": 40000, "vae": 30000, "gan": 30000, "autoregressive": 30000},
+        training=["--train_batch_size", "128", "--logging_steps", "100", "--lr_warmup_steps", "500"],
+        family={"autoregressive": ["--modality", "pixels", "--validation_max_examples", "1000"]},
+        num_samples=10000,
+        iwae_samples=1000,
+    ),
+}
+
+
+@dataclass
+class ZooArguments:
+    dataset: str = field(default="digits", metadata={"help": "Dataset every family trains and is judged on."})
+    data_dir: str | None = field(default=None, metadata={"help": "Folder with the Fashion-MNIST IDX files."})
+    output_dir: str = field(default="zoo-report", metadata={"help": "Where models, figures and README.md are written."})
+    budget: Literal["tiny", "laptop", "full"] = field(
+        default="laptop", metadata={"help": "tiny: seconds (tests); laptop: minutes per family on digits; full: GPU/hours."}
+    )
+    families: list[str] | None = field(default=None, metadata={"help": "Families to train (default: all available)."})
+    max_steps: int | None = field(default=None, metadata={"help": "Override the budget's steps for every family."})
+    num_samples: int | None = field(default=None, metadata={"help": "Samples per model (default: the budget's)."})
+    batch_size: int = field(default=250, metadata={"help": "Images per pipeline call when sampling."})
+    steps: int = field(default=20, metadata={"help": "Diffusion: DPM-Solver++ steps when sampling."})
+    seed: int = field(default=0, metadata={"help": "One seed for training, sampling and metrics."})
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.families or ()) - set(FAMILY_MODULES))
+        if unknown:
+            raise ValueError(f"Unknown families {unknown}: use some of {', '.join(FAMILY_MODULES)}.")
+        for name in ("max_steps", "num_samples"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+
+
+def log(message: str) -> None:
+    if PartialState().is_main_process:
+        print(f"[zoo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def available_families(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The families whose module imports, and why each other one does not (reported, not fatal)."""
+    available, missing = [], {}
+    for name in names:
+        try:
+            get_family(name)
+            available.append(name)
+        except ImportError as error:
+            missing[name] = str(error)
+    return available, missing
+
+
+def train_argv(args: ZooArguments, family: str, output_dir: Path) -> list[str]:
+    budget = BUDGETS[args.budget]
+    steps = args.max_steps or budget.max_steps[family]
+    return [
+        "--dataset", args.dataset, *(["--data_dir", args.data_dir] if args.data_dir else []),
+        "--output_dir", str(output_dir), "--seed", str(args.seed), "--max_steps", str(steps),
+        "--sample_steps", str(steps), "--checkpointing_steps", str(steps),  # one final grid, no mid-run checkpoints
+        *budget.training, *budget.family.get(family, []),
+    ]
+
+
+def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
+    """Train, evaluate and report every available family; returns the table rows (main process)."""
+    output_dir = Path(args.output_dir)
+    budget = BUDGETS[args.budget]
+    num_samples = args.num_samples or budget.num_samples
+    families, missing = available_families(args.families or list(FAMILY_MODULES))
+    for name, reason in missing.items():
+        log(f"{name}: missing, not in the report ({reason})")
+
+    trained: dict[str, tuple[Path, float]] = {}
+    for number, family in enumerate(families, 1):
+        folder = output_dir / "models" / family
+        argv = train_argv(args, family, folder)
+        log(f"training {family} ({number}/{len(families)}): hfgen train {family} {' '.join(argv)}")
+        try:
+            trained[family] = (folder, train(family, argv).train_seconds)
+        except Exception as error:  # one broken family must not cost the others' hours: report it instead
+            missing[family] = f"training failed: {type(error).__name__}: {error}"
+            log(f"{family}: {missing[family]}")
+
+    log(f"evaluating on {args.dataset} with {num_samples} samples per model")
+    evaluator = Evaluator(args.dataset, args.data_dir, args.seed)
+    rows: dict[str, Evaluation] = {}
+    train_seconds: dict[str, float] = {}
+    for family, (folder, seconds) in trained.items():
+        log(f"evaluating {family}")
+        pipe = load_pipeline(str(folder)).to(PartialState().device)
+        options = sampling_options(pipe, steps=args.steps)
+        evaluation = evaluator.evaluate_pipeline(pipe, num_samples, args.batch_size, options, iwae_samples=budget.iwae_samples)
+        if evaluation is not None:
+            rows[family], train_seconds[family] = evaluation, seconds
+    if not PartialState().is_main_process:
+        return None
+    log("reference rows: real test images, scikit-learn KDE, Gaussian noise")
+    references = evaluator.reference_rows(num_samples)
+
+    table = {family: {**e.metrics, "train_seconds": train_seconds[family]} for family, e in rows.items()}
+    table |= {f"*{name}*": e.metrics for name, e in references.items()}
+    write_report(args, output_dir, table, rows, references, trained, missing, evaluator, num_samples)
+    log(f"wrote {output_dir / 'README.md'}")
+    return table
+
+
+def sample_figure(panels: dict[str, torch.Tensor], path: Path, per_panel: int = 64) -> None:
+    """One sample grid per row name, side by side: panels of (N, C, H, W) images in [0, 1]."""
+    figure = Figure(figsize=(3 * len(panels), 3.3), layout="constrained")
+    for axis, (name, images) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+        grid = image_grid(images[:per_panel] * 2 - 1)
+        axis.imshow(grid, cmap="gray" if grid.mode == "L" else None, interpolation="nearest")
+        axis.set_title(name)
+        axis.set_axis_off()
+    figure.savefig(path, dpi=100)
+
+
+def loss_figure(logs: dict[str, Path], path: Path) -> None:
+    """Every logged `*loss*` curve of each family's train_log.jsonl, one panel per family."""
+    figure = Figure(figsize=(4 * len(logs), 3), layout="constrained")
+    for axis, (family, log_file) in zip(figure.subplots(1, len(logs), squeeze=False)[0], logs.items()):
+        records = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+        for key in sorted({k for r in records for k in r if "loss" in k}):
+            points = [(r["step"], r[key]) for r in records if key in r]
+            axis.plot(*zip(*points), label=key)
+        axis.set_title(family)
+        axis.set_xlabel("step")
+        axis.legend(fontsize="small")
+    figure.savefig(path, dpi=100)
+
+
+def write_report(
+    args: ZooArguments,
+    output_dir: Path,
+    table: dict[str, dict[str, Any]],
+    rows: dict[str, Evaluation],
+    references: dict[str, Evaluation],
+    trained: dict[str, tuple[Path, float]],
+    missing: dict[str, str],
+    evaluator: Evaluator,
+    num_samples: int,
+) -> None:
+    """README.md (table, figures, how to reproduce), samples.png, loss_curves.png and metrics.json."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    sample_figure({"real test images": evaluator.test} | {f: e.images for f, e in rows.items()}, output_dir / "samples.png")
+    logs = {family: folder / LOG_FILE for family, (folder, _) in trained.items() if (folder / LOG_FILE).is_file()}
+    if logs:
+        loss_figure(logs, output_dir / "loss_curves.png")
+    extractor = evaluator.extractor_info
+    results = {"dataset": args.dataset, "budget": args.budget, "num_samples": num_samples, "seed": args.seed,
+               "feature_extractor": extractor, "rows": table, "missing": missing}
+    (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    commands = "\n".join(f"hfgen train {f} {' '.join(train_argv(args, f, folder))}" for f, (folder, _) in trained.items())
+    lines = [
+        f"# hfgen zoo: {args.dataset}",
+        "",
+        f"Every family trained on `{args.dataset}` with the `{args.budget}` budget and judged by the same code: "
+        f"{num_samples} samples per model (seed {args.seed}) against the train split, in the feature space of a small "
+        f"CNN classifier trained on `{args.dataset}` (test accuracy {extractor['test_accuracy']:.1%}). "
+        "Rows in *italics* are references computed by the same code: real test images (the floor), "
+        "scikit-learn's kernel-density sampler (the bar every model must beat) and Gaussian noise (the ceiling).",
+        "",
+        markdown_table(table, "family"),
+        "",
+        "FID, KID: distances between feature distributions (lower is better). Precision: share of samples inside "
+        "the real-data manifold (quality); recall: share of real images inside the samples' manifold (coverage) - "
+        "Kynkäänniemi et al. 2019, k=3. NN dist.: RMS pixel distance of a sample to its nearest training image "
+        "(near 0: copying). bits/dim: test-set negative log-likelihood (VAE: IWAE bound; autoregressive: exact; "
+        "GAN and diffusion: n/a). Train time is wall-clock on this machine; samples/s includes the pipeline's "
+        f"whole sampling loop{f' (diffusion: DPM-Solver++, {args.steps} steps)' if 'diffusion' in rows else ''}.",
+        "",
+        "![One sample grid per family](samples.png)",
+        "",
+        *(["![Training loss curves](loss_curves.png)", ""] if logs else []),
+        *([f"Not in this report: {', '.join(f'{name} ({reason})' for name, reason in missing.items())}.", ""] if missing else []),
+        "Reproduce:",
+        "",
+        "```bash",
+        f"hfgen zoo --dataset {args.dataset} --budget {args.budget} --output_dir {args.output_dir}",
+        "```",
+        "",
+        "which ran:",
+        "",
+        "```bash",
+        commands,
+        "```",
+        "",
+    ]
+    (output_dir / "README.md").write_text("\n".join(lines))
+

@@ -1,0 +1,224 @@
+"""Images one pixel at a time: sample, complete a partly given image, and score the exact likelihood."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DiffusionPipeline, ImagePipelineOutput
+from PIL import Image
+from transformers.cache_utils import DynamicCache
+
+from ...data.pixels import PixelVocabulary, images_to_uint8, raster, uint8_to_levels, unraster
+from ...images import OutputType, postprocess
+from .modeling_hfgen_gpt import HfgenGPTForCausalLM
+
+ImageInput = list[Image.Image] | torch.Tensor | np.ndarray
+
+
+def grey_level_log_probs(logits: torch.Tensor, targets: torch.Tensor, grey_levels: int) -> torch.Tensor:
+    """log p(target) per pixel, (B, D), normalised over the grey levels only (start/class tokens never follow)."""
+    log_probs = F.log_softmax(logits[..., :grey_levels].float(), dim=-1)  # (B, D, G)
+    return log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+class PixelGPTPipeline(DiffusionPipeline):
+    r"""An autoregressive image model: p(x) = prod_i p(x_i | x_<i) over pixels in raster order.
+
+    The generator/decoder is an [`HfgenGPTForCausalLM`] over grey-level tokens (see `hfgen.data.pixels`); there is
+    no latent space - the image itself is the sequence, which is what makes the likelihood exact.
+
+    Example:
+    ```py
+    >>> pipe = PixelGPTPipeline.from_pretrained("out/ar-digits")
+    >>> images = pipe(batch_size=16, generator=torch.manual_seed(0)).images
+    >>> bits_per_dim = pipe.log_likelihood(images) / (-64 * math.log(2))
+    ```
+    """
+
+    model_cpu_offload_seq = "model"
+
+    # The image format is pipeline config (model_index.json); diffusers treats only arguments with defaults as
+    # config values (required ones are components), hence the defaults: the built-in 8x8 digits.
+    def __init__(
+        self,
+        model: HfgenGPTForCausalLM,
+        resolution: int = 8,
+        channels: int = 1,
+        grey_levels: int = 17,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        vocabulary = PixelVocabulary(grey_levels, num_classes)
+        if model.config.vocab_size != vocabulary.vocab_size:
+            raise ValueError(
+                f"The model has {model.config.vocab_size} tokens but {grey_levels} grey levels + start + "
+                f"{num_classes or 0} classes need {vocabulary.vocab_size}: build the model with that vocab_size."
+            )
+        if model.config.max_position_embeddings < 1 + resolution * resolution * channels:
+            raise ValueError(
+                f"A {channels}x{resolution}x{resolution} image is {1 + resolution**2 * channels} tokens but the model's "
+                f"context window is {model.config.max_position_embeddings}: raise max_position_embeddings."
+            )
+        self.register_modules(model=model)
+        self.register_to_config(resolution=resolution, channels=channels, grey_levels=grey_levels, num_classes=num_classes)
+
+    @property
+    def vocabulary(self) -> PixelVocabulary:
+        return PixelVocabulary(self.config.grey_levels, self.config.num_classes)
+
+    @property
+    def num_pixels(self) -> int:
+        """D: tokens per image (the dimensions bits/dim divides by)."""
+        return self.config.resolution**2 * self.config.channels
+
+    def first_tokens(self, class_labels: int | list[int] | torch.Tensor | None, batch_size: int) -> torch.Tensor:
+        """(B, 1) conditioning tokens; class labels are required exactly when the model is class-conditional."""
+        num_classes = self.config.num_classes
+        if num_classes is None:
+            if class_labels is not None:
+                raise ValueError("class_labels were given but this model is unconditional: drop class_labels.")
+            return self.vocabulary.first_tokens(None, batch_size, self.device)
+        if class_labels is None:
+            raise ValueError(f"This model is class-conditional: pass class_labels in [0, {num_classes - 1}].")
+        labels = torch.as_tensor(class_labels, dtype=torch.long).reshape(-1)
+        if labels.numel() == 1:
+            labels = labels.expand(batch_size)
+        if labels.numel() != batch_size:
+            raise ValueError(f"Got {labels.numel()} class_labels for batch_size {batch_size}: pass one label or one per image.")
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise ValueError(f"class_labels must be in [0, {num_classes - 1}], got {labels.tolist()}.")
+        return self.vocabulary.first_tokens(labels, batch_size, self.device)
+
+    def _images_to_tokens(self, images: ImageInput) -> torch.Tensor:
+        pixels = images_to_uint8(images, self.config.resolution, self.config.channels)  # (B, C, H, W)
+        return raster(uint8_to_levels(pixels, self.config.grey_levels)).to(self.device)  # (B, D)
+
+    def _tokens_to_output(self, tokens: torch.Tensor, output_type: OutputType):
+        levels = unraster(tokens, self.config.resolution, self.config.channels)  # (B, C, H, W)
+        images = levels.float() * (2 / (self.config.grey_levels - 1)) - 1  # [-1, 1]; 8-bit output is round(v * 255 / (G - 1))
+        return postprocess(images, output_type)
+
+    def _sample(
+        self, tokens: torch.Tensor, known: torch.Tensor, generator: torch.Generator | None, temperature: float
+    ) -> torch.Tensor:
+        """Fill the unknown positions of `tokens` (B, 1 + D) left to right; known ones are kept and conditioned on."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}: use 1.0 to sample the model's distribution.")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be one torch.Generator, got {type(generator).__name__}.")
+        tokens, length = tokens.clone(), tokens.shape[1]
+        # 1. encode the prefix every image knows in one pass (at least the start/class token)
+        prefix = int(known.all(0).long().cumprod(0).sum())
+        if prefix == length:
+            return tokens
+        cache = DynamicCache(config=self.model.config)
+        logits = self.model(tokens[:, :prefix], cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        for t in self.progress_bar(range(prefix, length)):
+            # 2. sample the next grey level; keep the given one where it is known
+            probs = F.softmax(logits[:, : self.config.grey_levels].float() / temperature, dim=-1)  # (B, G)
+            sampled = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            tokens[:, t] = torch.where(known[:, t], tokens[:, t], sampled)
+            # 3. feed it back through the KV cache
+            if t + 1 < length:
+                logits = self.model(tokens[:, t : t + 1], cache=cache, use_cache=True).logits[:, -1]
+        return tokens
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        batch_size: int = 1,
+        generator: torch.Generator | None = None,
+        class_labels: int | list[int] | torch.Tensor | None = None,
+        temperature: float = 1.0,
+        output_type: OutputType = "pil",
+        return_dict: bool = True,
+    ) -> ImagePipelineOutput | tuple:
+        r"""
+        Args:
+            batch_size (`int`, *optional*, defaults to 1): number of images to generate.
+            generator (`torch.Generator`, *optional*): makes sampling deterministic.
+            class_labels (`int`, `list[int]` or `torch.Tensor`, *optional*): class per image (conditional models).
+            temperature (`float`, *optional*, defaults to 1.0): > 0; below 1 sharpens each pixel's distribution.
+            output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"` (in [0, 1]).
+            return_dict (`bool`, *optional*, defaults to `True`): return an `ImagePipelineOutput`, else a tuple.
+        """
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        first = self.first_tokens(class_labels, batch_size)
+        tokens = torch.cat([first, first.new_zeros(batch_size, self.num_pixels)], dim=1)  # (B, 1 + D)
+        known = torch.zeros_like(tokens, dtype=torch.bool)
+        known[:, 0] = True
+        images = self._tokens_to_output(self._sample(tokens, known, generator, temperature)[:, 1:], output_type)
+        self.maybe_free_model_hooks()
+        return ImagePipelineOutput(images=images) if return_dict else (images,)
+
+    @torch.no_grad()
+    def complete(
+        self,
+        images: ImageInput,
+        known_rows: int | None = None,
+        mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        class_labels: int | list[int] | torch.Tensor | None = None,
+        temperature: float = 1.0,
+        output_type: OutputType = "pil",
+        return_dict: bool = True,
+    ) -> ImagePipelineOutput | tuple:
+        r"""Keep the known pixels of `images` and sample the others, each given every pixel before it.
+
+        Args:
+            images (`list[PIL.Image]` or `torch.Tensor` (B, C, H, W) in [0, 1]): the partly known images.
+            known_rows (`int`, *optional*): the top rows are known, the rest is sampled (the classic completion).
+            mask (`torch.Tensor` (H, W) or (B, H, W) of bools, *optional*): True where a pixel is known. Unknown pixels
+                see only the pixels before them in raster order, known or sampled.
+            Other arguments as in `__call__`.
+        """
+        tokens = self._images_to_tokens(images)  # (B, D)
+        batch, (side, channels) = tokens.shape[0], (self.config.resolution, self.config.channels)
+        if (known_rows is None) == (mask is None):
+            raise ValueError("Pass exactly one of known_rows (top rows kept) or mask (True where known).")
+        if known_rows is not None:
+            if not 0 <= known_rows <= side:
+                raise ValueError(f"known_rows must be in [0, {side}], got {known_rows}.")
+            mask = torch.zeros(side, side, dtype=torch.bool)
+            mask[:known_rows] = True
+        mask = torch.as_tensor(mask, dtype=torch.bool)
+        if mask.shape[-2:] != (side, side) or mask.ndim not in (2, 3):
+            raise ValueError(f"mask must be shaped ({side}, {side}) or (B, {side}, {side}), got {tuple(mask.shape)}.")
+        mask = mask.expand(batch, side, side).unsqueeze(1).expand(batch, channels, side, side)
+        known = torch.cat([torch.ones(batch, 1, dtype=torch.bool), raster(mask)], dim=1).to(self.device)
+        tokens = torch.cat([self.first_tokens(class_labels, batch), tokens], dim=1)
+        completed = self._tokens_to_output(self._sample(tokens, known, generator, temperature)[:, 1:], output_type)
+        return ImagePipelineOutput(images=completed) if return_dict else (completed,)
+
+    @torch.no_grad()
+    def log_likelihood(
+        self, images: ImageInput, class_labels: int | list[int] | torch.Tensor | None = None, batch_size: int = 256
+    ) -> torch.Tensor:
+        """Exact log p(image) in nats, (B,) float64; bits/dim = -log_likelihood / (D ln 2), D = `num_pixels`.
+
+        Class-conditional models give log p(image | class) when `class_labels` are passed, and otherwise the
+        marginal log p(image) = logsumexp_c log p(image | c) - log C under a uniform class prior (C passes).
+        """
+        pixels = self._images_to_tokens(images)  # (B, D)
+        if self.config.num_classes is not None and class_labels is None:
+            per_class = [self._log_likelihood(pixels, c, batch_size) for c in range(self.config.num_classes)]
+            return torch.logsumexp(torch.stack(per_class), dim=0) - math.log(self.config.num_classes)
+        return self._log_likelihood(pixels, class_labels, batch_size)
+
+    def _log_likelihood(
+        self, pixels: torch.Tensor, class_labels: int | list[int] | torch.Tensor | None, batch_size: int
+    ) -> torch.Tensor:
+        tokens = torch.cat([self.first_tokens(class_labels, pixels.shape[0]), pixels], dim=1)  # (B, 1 + D)
+        totals = []
+        for chunk in tokens.split(batch_size):
+            logits = self.model(chunk[:, :-1], use_cache=False).logits  # (b, D, vocab): position i predicts pixel i
+            totals.append(grey_level_log_probs(logits, chunk[:, 1:], self.config.grey_levels).double().sum(-1))
+        return torch.cat(totals)
+
+    def bits_per_dim(self, images: ImageInput, class_labels: int | list[int] | torch.Tensor | None = None) -> float:
+        """Mean negative log2-likelihood per pixel (and channel) over `images`."""
+        return float(-self.log_likelihood(images, class_labels).mean() / (self.num_pixels * math.log(2)))

@@ -1,0 +1,155 @@
+"""GAN sampling: latent z ~ N(0, I) -> generator -> image, in one forward pass; plus walks through the latent space."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+from ...images import OutputType, postprocess
+from .modeling_gan import GANDiscriminator, GANGenerator
+
+
+def slerp(start: torch.Tensor, end: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation of (D,) latents at weights (F,) -> (F, D): Gaussian latents keep their typical norm,
+    where a straight line would pass through unlikely, too-short latents near the origin."""
+    cos = torch.dot(start / start.norm(), end / end.norm()).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-4:  # (nearly) parallel: the straight line is the arc
+        return torch.lerp(start, end, weights[:, None])
+    a = torch.sin((1 - weights) * omega) / torch.sin(omega)  # (F,)
+    b = torch.sin(weights * omega) / torch.sin(omega)
+    return a[:, None] * start + b[:, None] * end
+
+
+class GANPipeline(DiffusionPipeline):
+    r"""Samples images from a GAN generator; keeps the discriminator beside it for resuming and fine-tuning.
+
+    The generator is registered as `gan_generator` because every pipeline call already takes a `generator=`
+    (the `torch.Generator` that makes sampling deterministic). The discriminator is optional: sampling never
+    needs it, but saving it means training can continue from the Hub folder.
+
+    Example:
+    ```py
+    >>> from hfgen import GANPipeline
+    >>> pipe = GANPipeline.from_pretrained("out/gan-digits")
+    >>> images = pipe(batch_size=16, generator=torch.manual_seed(0), truncation=0.7).images
+    >>> walk = pipe.interpolate(pipe.prepare_latents(1, torch.manual_seed(1))[0],
+    ...                         pipe.prepare_latents(1, torch.manual_seed(2))[0], num_frames=8).images
+    ```
+    """
+
+    model_cpu_offload_seq = "gan_generator"
+    _optional_components = ["discriminator"]
+
+    def __init__(self, gan_generator: GANGenerator, discriminator: GANDiscriminator | None = None) -> None:
+        super().__init__()
+        self.register_modules(gan_generator=gan_generator, discriminator=discriminator)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.gan_generator.config.latent_dim
+
+    def prepare_latents(self, batch_size: int, generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        """(batch_size, latent_dim) draws of z ~ N(0, I); the same generator seed gives the same latents."""
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        return randn_tensor(
+            (batch_size, self.latent_dim), generator=generator, device=self._execution_device, dtype=self.gan_generator.dtype
+        )
+
+    def _class_labels(self, class_labels: int | list[int] | torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
+        """One label, or one per image -> (batch_size,) long tensor (the generator checks them against its config);
+        a conditional model given none cycles through its classes, so a grid reads class by class."""
+        num_classes = self.gan_generator.config.num_classes
+        if class_labels is None:
+            return None if num_classes is None else torch.arange(batch_size, device=self._execution_device) % num_classes
+        labels = torch.as_tensor(class_labels, dtype=torch.long, device=self._execution_device).reshape(-1)
+        return labels.expand(batch_size) if labels.numel() == 1 else labels
+
+    def _generate(
+        self,
+        latents: torch.Tensor,
+        class_labels: int | list[int] | torch.Tensor | None,
+        truncation: float | None,
+        output_type: OutputType,
+        return_dict: bool,
+    ) -> ImagePipelineOutput | tuple:
+        if truncation is not None and not 0.0 < truncation <= 1.0:
+            raise ValueError(
+                f"truncation must be in (0, 1] (1 = no truncation, smaller = closer to the average), got {truncation}."
+            )
+        # 1. truncation trick: pull z towards the mean of its prior (0), trading variety for fidelity
+        if truncation is not None:
+            latents = latents * truncation
+        # 2. one generator pass: latent -> image in [-1, 1]
+        labels = self._class_labels(class_labels, latents.shape[0])
+        images = self.gan_generator(latents.to(self.gan_generator.dtype), class_labels=labels).sample
+        images = postprocess(images, output_type)
+        self.maybe_free_model_hooks()
+        return ImagePipelineOutput(images=images) if return_dict else (images,)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        batch_size: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        class_labels: int | list[int] | torch.Tensor | None = None,
+        truncation: float | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: OutputType = "pil",
+        return_dict: bool = True,
+    ) -> ImagePipelineOutput | tuple:
+        r"""
+        Args:
+            batch_size (`int`, *optional*, defaults to 1): number of images to generate.
+            generator (`torch.Generator`, *optional*): makes generation deterministic.
+            class_labels (`int`, `list[int]` or `torch.Tensor`, *optional*): class per image (conditional models);
+                by default a conditional model cycles through its classes.
+            truncation (`float`, *optional*): in (0, 1]; scales z towards 0 for typical-looking samples.
+            latents (`torch.Tensor` of shape `(batch_size, latent_dim)`, *optional*): use these instead of drawing.
+            output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"` (in [0, 1]).
+            return_dict (`bool`, *optional*, defaults to `True`): return an `ImagePipelineOutput`, else a tuple.
+        """
+        if latents is None:
+            latents = self.prepare_latents(batch_size, generator)
+        elif latents.shape != (batch_size, self.latent_dim):
+            raise ValueError(
+                f"latents must have shape (batch_size, latent_dim) = ({batch_size}, {self.latent_dim}), "
+                f"got {tuple(latents.shape)}: draw them with pipe.prepare_latents(batch_size, generator)."
+            )
+        return self._generate(latents.to(self._execution_device), class_labels, truncation, output_type, return_dict)
+
+    @torch.no_grad()
+    def interpolate(
+        self,
+        start: torch.Tensor,
+        end: torch.Tensor,
+        num_frames: int = 8,
+        class_labels: int | list[int] | torch.Tensor | None = None,
+        truncation: float | None = None,
+        output_type: OutputType = "pil",
+        return_dict: bool = True,
+    ) -> ImagePipelineOutput | tuple:
+        r"""A latent walk: `num_frames` images along the great-circle arc from latent `start` to latent `end`.
+
+        Args:
+            start, end (`torch.Tensor` of shape `(latent_dim,)`): the two ends, e.g. from `prepare_latents`.
+            num_frames (`int`, *optional*, defaults to 8): frames in the strip, both ends included (at least 2).
+            class_labels (`int` or `list[int]`, *optional*): one class for the whole walk, or one per frame.
+            truncation (`float`, *optional*): as in `__call__`.
+        """
+        if num_frames < 2:
+            raise ValueError(f"num_frames must be at least 2 (the two ends), got {num_frames}.")
+        for name, latent in (("start", start), ("end", end)):
+            if latent.shape != (self.latent_dim,):
+                raise ValueError(
+                    f"{name} must be one latent of shape ({self.latent_dim},), got {tuple(latent.shape)}: "
+                    "take a row of pipe.prepare_latents(1, generator)."
+                )
+        if class_labels is None and self.gan_generator.config.num_classes is not None:
+            class_labels = 0  # one class for the whole walk, so only the latent changes along it
+        weights = torch.linspace(0, 1, num_frames, device=self._execution_device)
+        start, end = start.to(self._execution_device).float(), end.to(self._execution_device).float()
+        latents = slerp(start, end, weights)  # (num_frames, latent_dim)
+        return self._generate(latents, class_labels, truncation, output_type, return_dict)

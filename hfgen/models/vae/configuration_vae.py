@@ -1,0 +1,113 @@
+"""Every hyperparameter of a VAE: image shape, network sizes, latent size, decoder likelihood and beta."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from transformers import PretrainedConfig
+
+Likelihood = Literal["categorical", "logistic", "bernoulli", "gaussian"]
+
+
+class VAEConfig(PretrainedConfig):
+    r"""
+    Configuration of a [`VAEModel`]: a convolutional encoder to a diagonal Gaussian over a latent vector, a
+    standard normal prior, and a convolutional decoder that outputs the parameters of p(x | z).
+
+    Args:
+        image_size (`int`, *optional*, defaults to 28):
+            Side of the square images in pixels; must be divisible by `2 ** len(block_out_channels)`.
+        num_channels (`int`, *optional*, defaults to 1):
+            1 (grey) or 3 (RGB).
+        latent_dim (`int`, *optional*, defaults to 16):
+            Size of the latent vector z.
+        block_out_channels (`tuple[int]`, *optional*, defaults to `(32, 64)`):
+            Channels of each encoder level; each level halves the image side (the decoder mirrors them).
+        hidden_dim (`int`, *optional*, defaults to 256):
+            Width of the fully connected layer between the feature map and the latent vector.
+        likelihood (`str`, *optional*, defaults to `"categorical"`):
+            The decoder's distribution p(x | z):
+            `"categorical"`: a softmax over the `grey_levels` values of each pixel (a true discrete likelihood);
+            `"logistic"`: a discretised logistic over the same levels (2 numbers per pixel, cheaper for 256 levels);
+            `"bernoulli"`: for binary data - pixels are binarised at mid-grey before encoding and scoring;
+            `"gaussian"`: a density on the [-1, 1] scale, so its NLL is not comparable in bits/dim.
+        grey_levels (`int`, *optional*, defaults to 256):
+            Distinct intensities of the data per channel (17 for digits, 256 for 8-bit images). A pixel x in
+            [-1, 1] is level `round((x + 1) / 2 * (grey_levels - 1))`.
+        gaussian_variance (`str`, *optional*, defaults to `"fixed"`):
+            `"fixed"` uses `gaussian_std` for every pixel; `"learned"` lets the decoder predict a log-variance.
+        gaussian_std (`float`, *optional*, defaults to 0.1):
+            Standard deviation of the fixed-variance Gaussian, on the [-1, 1] pixel scale.
+        beta (`float`, *optional*, defaults to 1.0):
+            Weight of the KL term (beta-VAE, Higgins et al. 2017); 1.0 is the ELBO.
+
+    Example:
+    ```py
+    >>> from hfgen import VAEConfig, VAEModel
+    >>> config = VAEConfig(image_size=8, grey_levels=17, latent_dim=8)
+    >>> model = VAEModel(config)
+    >>> model.sample(4).shape
+    torch.Size([4, 1, 8, 8])
+    ```
+    """
+
+    model_type = "hfgen_vae"
+
+    def __init__(
+        self,
+        image_size: int = 28,
+        num_channels: int = 1,
+        latent_dim: int = 16,
+        block_out_channels: tuple[int, ...] | list[int] = (32, 64),
+        hidden_dim: int = 256,
+        likelihood: Likelihood = "categorical",
+        grey_levels: int = 256,
+        gaussian_variance: Literal["fixed", "learned"] = "fixed",
+        gaussian_std: float = 0.1,
+        beta: float = 1.0,
+        **kwargs,
+    ) -> None:
+        block_out_channels = tuple(block_out_channels)
+        if num_channels not in (1, 3):
+            raise ValueError(f"num_channels must be 1 (grey) or 3 (RGB), got {num_channels}.")
+        if not block_out_channels or min(block_out_channels) <= 0:
+            raise ValueError(f"block_out_channels must be a non-empty list of positive sizes, got {list(block_out_channels)}.")
+        factor = 2 ** len(block_out_channels)
+        if image_size <= 0 or image_size % factor:
+            raise ValueError(
+                f"image_size {image_size} is not divisible by 2 ** {len(block_out_channels)} = {factor} (one halving per "
+                f"entry of block_out_channels {list(block_out_channels)}): use fewer levels or another image size."
+            )
+        for name, value in {"latent_dim": latent_dim, "hidden_dim": hidden_dim}.items():
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}.")
+        if likelihood not in ("categorical", "logistic", "bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'categorical', 'logistic', 'bernoulli' or 'gaussian', got {likelihood!r}.")
+        if grey_levels < 2:
+            raise ValueError(f"grey_levels must be at least 2, got {grey_levels}.")
+        if gaussian_variance not in ("fixed", "learned"):
+            raise ValueError(f"gaussian_variance must be 'fixed' or 'learned', got {gaussian_variance!r}.")
+        if gaussian_std <= 0:
+            raise ValueError(f"gaussian_std must be positive, got {gaussian_std}.")
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0 (1.0 is the plain ELBO), got {beta}.")
+        self.image_size = image_size
+        self.num_channels = num_channels
+        self.latent_dim = latent_dim
+        self.block_out_channels = list(block_out_channels)
+        self.hidden_dim = hidden_dim
+        self.likelihood = likelihood
+        self.grey_levels = grey_levels
+        self.gaussian_variance = gaussian_variance
+        self.gaussian_std = gaussian_std
+        self.beta = beta
+        super().__init__(**kwargs)
+
+    @property
+    def parameters_per_pixel(self) -> int:
+        """Decoder outputs per pixel and channel: logits, (mean, log-scale) or (mean, log-variance)."""
+        if self.likelihood == "categorical":
+            return self.grey_levels
+        if self.likelihood == "logistic" or (self.likelihood == "gaussian" and self.gaussian_variance == "learned"):
+            return 2
+        return 1

@@ -1,0 +1,122 @@
+"""Walks through a VAE's latent space: prior samples, reconstructions, interpolations, and likelihoods."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import DiffusionPipeline, ImagePipelineOutput
+from PIL import Image
+
+from ...data import images_to_tensor
+from ...images import OutputType, postprocess
+from .modeling_vae import VAEModel
+
+
+class VAEPipeline(DiffusionPipeline):
+    r"""Samples from the prior, reconstructs and interpolates images, and scores them with the IWAE bound.
+
+    Images going in are (B, C, H, W) tensors in [-1, 1] or PIL images; PIL images are converted to the
+    model's channels and resized to its resolution (bicubic) by `hfgen.data.images_to_tensor`.
+
+    Example:
+    ```py
+    >>> from hfgen import VAEPipeline
+    >>> pipe = VAEPipeline.from_pretrained("out/vae-digits")
+    >>> grid = pipe(batch_size=64, generator=torch.manual_seed(0)).images
+    >>> strip = pipe.interpolate(image_a, image_b, num_frames=8).images
+    >>> nll_bits_per_dim = -pipe.log_likelihood(images, k=1000) / (pipe.vae.num_dimensions * math.log(2))
+    ```
+    """
+
+    model_cpu_offload_seq = "vae"
+
+    def __init__(self, vae: VAEModel) -> None:
+        super().__init__()
+        self.register_modules(vae=vae)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        batch_size: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: OutputType = "pil",
+        return_dict: bool = True,
+    ) -> ImagePipelineOutput | tuple:
+        r"""
+        Args:
+            batch_size (`int`, *optional*, defaults to 1): number of images to generate.
+            generator (`torch.Generator`, *optional*): makes generation deterministic.
+            output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"` (in [0, 1]).
+            return_dict (`bool`, *optional*, defaults to `True`): return an `ImagePipelineOutput`, else a tuple.
+        """
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        # 1. z ~ N(0, I)  2. decode to E[x | z]
+        return self._output(self.vae.sample(batch_size, generator), output_type, return_dict)
+
+    @torch.no_grad()
+    def reconstruct(
+        self,
+        images: torch.Tensor | list[Image.Image],
+        output_type: OutputType = "pil",
+        return_dict: bool = True,
+    ) -> ImagePipelineOutput | tuple:
+        """Encode to the posterior mean and decode: what the latent space keeps of each image."""
+        latents = self.vae.encode(self._to_tensor(images)).mean  # (B, Z)
+        return self._output(self.vae.decode(latents), output_type, return_dict)
+
+    @torch.no_grad()
+    def interpolate(
+        self,
+        image_a: torch.Tensor | Image.Image,
+        image_b: torch.Tensor | Image.Image,
+        num_frames: int = 8,
+        output_type: OutputType = "pil",
+        return_dict: bool = True,
+    ) -> ImagePipelineOutput | tuple:
+        """The whole strip of `num_frames` decoded images on the straight line between the two posterior means
+        (the first and last frames are the reconstructions of `image_a` and `image_b`)."""
+        if num_frames < 2:
+            raise ValueError(f"num_frames must be at least 2 (the two end points), got {num_frames}.")
+        ends = self._to_tensor([image_a, image_b])
+        start, end = self.vae.encode(ends).mean  # (Z,) each
+        weights = torch.linspace(0, 1, num_frames, device=start.device, dtype=start.dtype)[:, None]  # (F, 1)
+        latents = torch.lerp(start, end, weights)  # (F, Z)
+        return self._output(self.vae.decode(latents), output_type, return_dict)
+
+    @torch.no_grad()
+    def log_likelihood(
+        self,
+        images: torch.Tensor | list[Image.Image],
+        k: int = 1000,
+        batch_size: int = 1000,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """IWAE lower bound on log p(x) with `k` importance samples, nats per image: (B,).
+        Bits per dimension: `-bound / (pipe.vae.num_dimensions * math.log(2))`."""
+        return self.vae.log_likelihood(self._to_tensor(images), k=k, batch_size=batch_size, generator=generator)
+
+    @torch.no_grad()
+    def elbo(self, images: torch.Tensor | list[Image.Image], generator: torch.Generator | None = None) -> torch.Tensor:
+        """The ELBO per image in nats: (B,); never above `log_likelihood` on average."""
+        return self.vae.elbo(self._to_tensor(images), generator=generator)
+
+    def _to_tensor(self, images: torch.Tensor | list[Image.Image | torch.Tensor]) -> torch.Tensor:
+        """PIL images or (C, H, W) / (B, C, H, W) tensors -> one (B, C, H, W) batch on the model's device."""
+        config = self.vae.config
+        if isinstance(images, Image.Image):
+            images = [images]
+        if isinstance(images, (list, tuple)):
+            if all(isinstance(i, Image.Image) for i in images):
+                images = images_to_tensor(list(images), config.image_size, config.num_channels)
+            elif all(isinstance(i, torch.Tensor) for i in images):
+                images = torch.stack([i.squeeze(0) if i.ndim == 4 else i for i in images])
+            else:
+                raise TypeError("Pass PIL images or torch tensors (not a mix) in [-1, 1].")
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(f"images must be PIL images or a (B, C, H, W) tensor in [-1, 1], got {type(images).__name__}.")
+        return (images.unsqueeze(0) if images.ndim == 3 else images).to(self.vae.device)
+
+    def _output(self, images: torch.Tensor, output_type: OutputType, return_dict: bool) -> ImagePipelineOutput | tuple:
+        images = postprocess(images, output_type)
+        self.maybe_free_model_hooks()
+        return ImagePipelineOutput(images=images) if return_dict else (images,)

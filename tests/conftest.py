@@ -1,0 +1,16 @@
+"""Fixtures shared across test files."""
+
+from __future__ import annotations
+
+import pytest
+
+from hfgen.evaluation.feature_extractor import CACHE_ENV
+
+
+@pytest.fixture(scope="session")
+def extractor_cache(tmp_path_factory):
+    """One feature-extractor cache per test session, shared by the evaluation and zoo tests (never the user's)."""
+    folder = tmp_path_factory.mktemp("hfgen-feature-extractors")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(folder))
+        yield folder

@@ -1,0 +1,60 @@
+"""`hfgen zoo`: every available family trained and judged by the same code, written up as one report."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from hfgen.cli import main
+from hfgen.evaluation.zoo import ZooArguments, available_families
+from hfgen.training.families import FAMILY_MODULES
+
+
+REFERENCES = ("*real test images*", "*scikit-learn KDE*", "*Gaussian noise*")
+
+
+def table_rows(readme: str) -> dict[str, list[str]]:
+    """Markdown table lines of README.md -> row name: cells."""
+    rows = [line.strip("|").split(" | ") for line in readme.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[2:]}
+
+
+def test_tiny_zoo_writes_every_row(extractor_cache, tmp_path, capsys):
+    families, missing = available_families(list(FAMILY_MODULES))
+    assert main(["zoo", "--budget", "tiny", "--output_dir", str(tmp_path), "--num_samples", "64"]) == 0
+    assert "[zoo" in capsys.readouterr().out  # progress is shown
+
+    readme = (tmp_path / "README.md").read_text()
+    header = next(line for line in readme.splitlines() if line.startswith("| family"))
+    columns = [c.strip() for c in header.strip("|").split(" | ")][1:]
+    rows = table_rows(readme)
+    assert list(rows) == [*families, *REFERENCES]
+    for name, cells in rows.items():
+        values = dict(zip(columns, cells))
+        for column in ("FID ↓", "KID ↓", "precision ↑", "recall ↑", "NN dist."):
+            assert values[column] != "n/a", (name, column)
+        if name in families:
+            assert values["parameters"] != "n/a" and values["train time (s)"] != "n/a" and values["samples/s"] != "n/a"
+        if name in ("vae", "autoregressive"):
+            assert float(values["bits/dim ↓"]) > 0
+    assert (tmp_path / "samples.png").stat().st_size > 0
+    assert (tmp_path / "loss_curves.png").stat().st_size > 0
+    results = json.loads((tmp_path / "metrics.json").read_text())
+    assert results["missing"] == missing
+    assert all(math.isfinite(row["fid"]) for row in results["rows"].values())
+    for family in families:
+        assert (tmp_path / "models" / family / "model_index.json").is_file()
+        assert f"hfgen train {family} --dataset digits" in readme
+
+
+def test_missing_families_are_reported_not_fatal(monkeypatch):
+    monkeypatch.setitem(FAMILY_MODULES, "ghost", "hfgen.training.objectives.ghost")
+    available, missing = available_families(["diffusion", "ghost"])
+    assert available == ["diffusion"] and "ghost" in missing["ghost"]
+
+
+def test_unknown_family_is_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown families \\['nope'\\]"):
+        ZooArguments(families=["nope"])
