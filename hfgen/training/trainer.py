@@ -253,6 +253,7 @@ class Trainer:
                 "distributed_type": str(self.accelerator.distributed_type.value),
                 "num_processes": self.accelerator.num_processes,
                 "backend": self.accelerator.state.backend,
+                "mixed_precision": self.accelerator.mixed_precision,
                 "global_step": step,
                 "replica_checksums": checksums,
             }
