@@ -133,7 +133,7 @@ def test_phases_have_their_own_learning_rates_and_betas():
     [
         (None, {"class_labels": 3}, "unconditional"),
         (10, {"class_labels": 10}, r"in \[0, 9\]"),
-        (10, {"class_labels": [1, 2, 3]}, r"shape \(2,\)"),
+        (10, {"class_labels": [1, 2, 3]}, "Got 3 class_labels for batch_size 2: pass one label or one per image"),
         (None, {"truncation": 0.0}, r"truncation must be in \(0, 1\]"),
         (None, {"truncation": -0.5}, r"truncation must be in \(0, 1\]"),
         (None, {"latents": torch.randn(2, 17)}, r"latents must have shape \(batch_size, latent_dim\) = \(2, 16\)"),

@@ -13,6 +13,7 @@ from transformers.cache_utils import DynamicCache
 
 from ...data.pixels import PixelVocabulary, images_to_uint8, raster, uint8_to_levels, unraster
 from ...images import OutputType, postprocess
+from ..labels import class_label_tensor
 from .modeling_hfgen_gpt import HfgenGPTForCausalLM
 
 ImageInput = list[Image.Image] | torch.Tensor | np.ndarray
@@ -77,19 +78,11 @@ class PixelGPTPipeline(DiffusionPipeline):
     def first_tokens(self, class_labels: int | list[int] | torch.Tensor | None, batch_size: int) -> torch.Tensor:
         """(B, 1) conditioning tokens; class labels are required exactly when the model is class-conditional."""
         num_classes = self.config.num_classes
-        if num_classes is None:
-            if class_labels is not None:
-                raise ValueError("class_labels were given but this model is unconditional: drop class_labels.")
-            return self.vocabulary.first_tokens(None, batch_size, self.device)
         if class_labels is None:
-            raise ValueError(f"This model is class-conditional: pass class_labels in [0, {num_classes - 1}].")
-        labels = torch.as_tensor(class_labels, dtype=torch.long).reshape(-1)
-        if labels.numel() == 1:
-            labels = labels.expand(batch_size)
-        if labels.numel() != batch_size:
-            raise ValueError(f"Got {labels.numel()} class_labels for batch_size {batch_size}: pass one label or one per image.")
-        if labels.min() < 0 or labels.max() >= num_classes:
-            raise ValueError(f"class_labels must be in [0, {num_classes - 1}], got {labels.tolist()}.")
+            if num_classes is not None:
+                raise ValueError(f"This model is class-conditional: pass class_labels in [0, {num_classes - 1}].")
+            return self.vocabulary.first_tokens(None, batch_size, self.device)
+        labels = class_label_tensor(class_labels, batch_size, num_classes)
         return self.vocabulary.first_tokens(labels, batch_size, self.device)
 
     def _images_to_tokens(self, images: ImageInput) -> torch.Tensor:

@@ -17,6 +17,7 @@ from diffusers import (
 from diffusers.utils.torch_utils import randn_tensor
 
 from ...images import OutputType, postprocess
+from ..labels import ClassLabels, class_label_tensor
 
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
     "ddpm": DDPMScheduler,
@@ -66,22 +67,13 @@ class DiffusionImagePipeline(DiffusionPipeline):
         embeds = self.unet.config.num_class_embeds
         return embeds - 1 if embeds else None
 
-    def class_label_tensor(self, class_labels: int | list[int] | torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
+    def class_label_tensor(self, class_labels: ClassLabels | None, batch_size: int) -> torch.Tensor | None:
         """Validate labels and broadcast them to (batch_size,); None -> the "no class" label on conditional UNets."""
-        if self.num_classes is None:
-            if class_labels is not None:
-                raise ValueError("class_labels were given but this model is unconditional: drop class_labels.")
-            return None
         if class_labels is None:
+            if self.num_classes is None:
+                return None
             return torch.full((batch_size,), self.num_classes, dtype=torch.long, device=self.device)
-        labels = torch.as_tensor(class_labels, dtype=torch.long, device=self.device).reshape(-1)
-        if labels.numel() == 1:
-            labels = labels.expand(batch_size)
-        if labels.numel() != batch_size:
-            raise ValueError(f"Got {labels.numel()} class_labels for batch_size {batch_size}: pass one label or one per image.")
-        if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ValueError(f"class_labels must be in [0, {self.num_classes - 1}], got {labels.tolist()}.")
-        return labels
+        return class_label_tensor(class_labels, batch_size, self.num_classes, self.device)
 
     @torch.no_grad()
     def __call__(
@@ -89,7 +81,7 @@ class DiffusionImagePipeline(DiffusionPipeline):
         batch_size: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         num_inference_steps: int = 1000,
-        class_labels: int | list[int] | torch.Tensor | None = None,
+        class_labels: ClassLabels | None = None,
         guidance_scale: float | None = None,
         output_type: OutputType = "pil",
         return_dict: bool = True,

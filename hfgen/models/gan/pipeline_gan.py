@@ -7,6 +7,7 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from ...images import OutputType, postprocess
+from ..labels import class_label_tensor
 from .modeling_gan import GANDiscriminator, GANGenerator
 
 
@@ -59,13 +60,12 @@ class GANPipeline(DiffusionPipeline):
         )
 
     def _class_labels(self, class_labels: int | list[int] | torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
-        """One label, or one per image -> (batch_size,) long tensor (the generator checks them against its config);
-        a conditional model given none cycles through its classes, so a grid reads class by class."""
+        """One label, or one per image -> (batch_size,) long tensor; a conditional model given none cycles through
+        its classes, so a grid reads class by class."""
         num_classes = self.gan_generator.config.num_classes
         if class_labels is None:
             return None if num_classes is None else torch.arange(batch_size, device=self._execution_device) % num_classes
-        labels = torch.as_tensor(class_labels, dtype=torch.long, device=self._execution_device).reshape(-1)
-        return labels.expand(batch_size) if labels.numel() == 1 else labels
+        return class_label_tensor(class_labels, batch_size, num_classes, self._execution_device)
 
     def _generate(
         self,
