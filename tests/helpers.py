@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -55,3 +58,22 @@ def safetensors_weights(folder: Path) -> dict[str, torch.Tensor]:
         for key, value in load_file(file).items():
             weights[f"{file.relative_to(folder)}:{key}"] = value
     return weights
+
+
+def kill_mid_run_and_resume(train_command: Callable[..., list[str]], root: Path) -> tuple[Path, Path]:
+    """Run `train_command(out)` to the end in `root/reference`; run it again in `root/interrupted`, SIGKILL it
+    (a real kill) as soon as its first checkpoint exists, then resume with `--resume_from_checkpoint latest`.
+    Returns (reference, interrupted) output folders for the caller to compare."""
+    reference, interrupted = root / "reference", root / "interrupted"
+    subprocess.run(train_command(reference), check=True, capture_output=True, env=subprocess_env(), timeout=300)
+    process = subprocess.Popen(train_command(interrupted), env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not list((interrupted / "checkpoints").glob("checkpoint-*")) and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (interrupted / "model_index.json").exists(), "the run finished before it could be killed"
+    subprocess.run(train_command(interrupted, "--resume_from_checkpoint", "latest"), check=True,
+                   capture_output=True, env=subprocess_env(), timeout=300)
+    return reference, interrupted

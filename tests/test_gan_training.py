@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,7 @@ from hfgen import GANGenerator, GANPipeline
 from hfgen.cli import main
 from hfgen.data import image_transform, load_image_dataset
 
-from helpers import launch_two_processes, run_hfgen, safetensors_weights, subprocess_env
+from helpers import kill_mid_run_and_resume, launch_two_processes, run_hfgen, safetensors_weights
 
 pytestmark = pytest.mark.slow  # every test here runs the CLI in subprocesses
 
@@ -103,23 +100,7 @@ def _train_command(out: Path, *extra: str) -> list[str]:
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
-    reference = tmp_path / "reference"
-    subprocess.run(_train_command(reference), check=True, capture_output=True, env=subprocess_env(), timeout=300)
-
-    interrupted = tmp_path / "interrupted"
-    process = subprocess.Popen(
-        _train_command(interrupted), env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.time() + 240
-    while not list((interrupted / "checkpoints").glob("checkpoint-*")) and time.time() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)  # a real kill, mid-run
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
-    assert not (interrupted / "model_index.json").exists(), "the run finished before it could be killed"
-
-    subprocess.run(_train_command(interrupted, "--resume_from_checkpoint", "latest"), check=True,
-                   capture_output=True, env=subprocess_env(), timeout=300)
+    reference, interrupted = kill_mid_run_and_resume(_train_command, tmp_path)
     # gan_generator/ holds the EMA weights, discriminator/ the live ones: both must match the uninterrupted run,
     # which needs both optimizers' moments, the EMA, the LR schedules and the RNG restored.
     expected, resumed = safetensors_weights(reference), safetensors_weights(interrupted)

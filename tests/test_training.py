@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +12,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from helpers import launch_two_processes, run_hfgen, safetensors_weights, subprocess_env
+from helpers import kill_mid_run_and_resume, launch_two_processes, run_hfgen, safetensors_weights
 
 from hfgen.cli import main
 
@@ -152,21 +149,7 @@ def _train_command(out: Path, *extra: str) -> list[str]:
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
-    reference = tmp_path / "reference"
-    subprocess.run(_train_command(reference), check=True, capture_output=True, env=subprocess_env(), timeout=300)
-
-    interrupted = tmp_path / "interrupted"
-    process = subprocess.Popen(_train_command(interrupted), env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not list((interrupted / "checkpoints").glob("checkpoint-*")) and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)  # a real kill, mid-run
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
-    assert not (interrupted / "model_index.json").exists(), "the run finished before it could be killed"
-
-    subprocess.run(_train_command(interrupted, "--resume_from_checkpoint", "latest"), check=True,
-                   capture_output=True, env=subprocess_env(), timeout=300)
+    reference, interrupted = kill_mid_run_and_resume(_train_command, tmp_path)
     expected, resumed = safetensors_weights(reference), safetensors_weights(interrupted)
     assert expected.keys() == resumed.keys() and expected
     for key in expected:
