@@ -75,18 +75,6 @@ class Evaluation:
     """(N, C, H, W) in [0, 1]: the samples that were judged."""
 
 
-def num_classes(pipe: DiffusionPipeline) -> int | None:
-    """Classes a pipeline is conditioned on, None when unconditional (each family keeps it in its own place)."""
-    name = type(pipe).__name__
-    if name == "GANPipeline":
-        return pipe.gan_generator.config.num_classes
-    if name == "PixelGPTPipeline":
-        return pipe.config.num_classes
-    if name == "DiffusionImagePipeline":
-        return pipe.num_classes
-    return None
-
-
 def sampling_options(pipe: DiffusionPipeline, scheduler: str = "dpmsolver", steps: int = 20) -> dict[str, Any]:
     """Family-specific call arguments; a diffusion pipeline also gets the chosen diffusers scheduler."""
     if type(pipe).__name__ != "DiffusionImagePipeline":
@@ -113,7 +101,7 @@ def generate(
     Batches are split across processes and gathered in order; batch b uses seed + its first index, so the
     images are the same whatever the number of processes.
     """
-    classes = num_classes(pipe)
+    classes = pipe.num_classes
     starts = list(range(0, num, batch_size))
     started = time.perf_counter()
     with PartialState().split_between_processes(starts) as mine:

@@ -71,6 +71,11 @@ class PixelGPTPipeline(DiffusionPipeline):
         return PixelVocabulary(self.config.grey_levels, self.config.num_classes)
 
     @property
+    def num_classes(self) -> int | None:
+        """Classes the model is conditioned on through its first token (None when unconditional)."""
+        return self.config.num_classes
+
+    @property
     def num_pixels(self) -> int:
         """D: tokens per image (the dimensions bits/dim divides by)."""
         return self.config.resolution**2 * self.config.channels

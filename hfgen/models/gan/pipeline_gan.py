@@ -51,6 +51,11 @@ class GANPipeline(DiffusionPipeline):
     def latent_dim(self) -> int:
         return self.gan_generator.config.latent_dim
 
+    @property
+    def num_classes(self) -> int | None:
+        """Classes the generator is conditioned on (None when unconditional)."""
+        return self.gan_generator.config.num_classes
+
     def prepare_latents(self, batch_size: int, generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
         """(batch_size, latent_dim) draws of z ~ N(0, I); the same generator seed gives the same latents."""
         if batch_size <= 0:
@@ -62,7 +67,7 @@ class GANPipeline(DiffusionPipeline):
     def _class_labels(self, class_labels: int | list[int] | torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
         """One label, or one per image -> (batch_size,) long tensor; a conditional model given none cycles through
         its classes, so a grid reads class by class."""
-        num_classes = self.gan_generator.config.num_classes
+        num_classes = self.num_classes
         if class_labels is None:
             return None if num_classes is None else torch.arange(batch_size, device=self._execution_device) % num_classes
         return class_label_tensor(class_labels, batch_size, num_classes, self._execution_device)

@@ -33,6 +33,11 @@ class VAEPipeline(DiffusionPipeline):
         super().__init__()
         self.register_modules(vae=vae)
 
+    @property
+    def num_classes(self) -> None:
+        """The VAE is unconditional (every hfgen pipeline answers this, so evaluation needs no family switch)."""
+        return None
+
     @torch.no_grad()
     def __call__(
         self,
