@@ -6,10 +6,12 @@ import sys
 
 from safetensors import SafetensorError
 
+from .families import family_names
+
 USAGE = """hfgen <command> [options]
 
 commands:
-  train <family>   train a family on a dataset and write a Hub-ready folder (families: diffusion, vae, gan, autoregressive)
+  train <family>   train a family on a dataset and write a Hub-ready folder (families: {families})
   sample <model>   generate from a trained model folder or Hub repo id and write a grid
   evaluate <model> FID, KID, precision/recall, bits/dim of a trained model; prints a table, writes JSON
   zoo              train every family on one dataset, evaluate all with the same code, write a report
@@ -23,11 +25,10 @@ USER_ERRORS = (ValueError, OSError, SafetensorError, FloatingPointError)
 def _train(argv: list[str]) -> None:
     from accelerate import PartialState
 
-    from .training.families import FAMILY_MODULES
     from .training.launch import train
 
     if not argv or argv[0].startswith("-"):
-        raise ValueError(f"`hfgen train` needs a family first: hfgen train <{'|'.join(FAMILY_MODULES)}> [options].")
+        raise ValueError(f"`hfgen train` needs a family first: hfgen train <{'|'.join(family_names())}> [options].")
     output = train(argv[0], argv[1:])
     if PartialState().is_main_process:
         print(f"trained {output.global_step} steps in {output.train_seconds:.1f} s")
@@ -76,7 +77,7 @@ COMMANDS = {"train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _z
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
+        print(USAGE.format(families=", ".join(family_names())))
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:

@@ -33,9 +33,9 @@ from transformers import get_scheduler
 from hfgen import DiffusionImagePipeline
 from hfgen.data import describe_images, image_transform, load_image_dataset
 from hfgen.images import image_grid
-from hfgen.models.diffusion import default_unet_config
+from hfgen.families.diffusion import default_unet_config
 from hfgen.training.arguments import DataArguments, TrainingArguments
-from hfgen.training.objectives.diffusion import DiffusionArguments, DiffusionObjective
+from hfgen.families.diffusion.objective import DiffusionArguments, DiffusionObjective
 from hfgen.training.trainer import LOG_FILE, Trainer
 
 

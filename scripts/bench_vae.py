@@ -26,7 +26,7 @@ from transformers import get_scheduler
 from hfgen import VAEModel, VAEPipeline
 from hfgen.data import images_to_tensor, load_image_dataset
 from hfgen.training.arguments import DataArguments, TrainingArguments
-from hfgen.training.objectives.vae import VAEArguments, VAEObjective
+from hfgen.families.vae.objective import VAEArguments, VAEObjective
 from hfgen.training.trainer import Trainer
 
 
@@ -79,10 +79,10 @@ def iwae_images_per_second(data: DataArguments, k: int, num_images: int) -> floa
 
 
 def test_images(data: DataArguments, limit: int | None = None) -> torch.Tensor:
-    """(N, C, H, W) in [-1, 1]: the test split, or its first `limit` images."""
+    """(N, C, H, W) in [0, 1] (what the pipeline takes): the test split, or its first `limit` images."""
     info = VAEObjective(VAEArguments(), data).info
     test = load_image_dataset(data.dataset, "test", data.data_dir)
-    return images_to_tensor(test[: limit or len(test)]["image"], info.resolution, info.channels)
+    return (images_to_tensor(test[: limit or len(test)]["image"], info.resolution, info.channels) + 1) / 2
 
 
 def throughput(options: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ from hfgen import HfgenGPTConfig, HfgenGPTForCausalLM, HfgenGPTModel, PixelGPTPi
 from hfgen.data import load_image_dataset
 from hfgen.data.pixels import PixelVocabulary, pixel_transform
 from hfgen.data.text import is_text_source, load_text_data, load_text_documents
-from hfgen.sampling.autoregressive import check_sampling_options
+from hfgen.families.autoregressive.sampling import check_sampling_options
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, UNet2DModel
 
 from hfgen import DiffusionImagePipeline
-from hfgen.models.diffusion import default_unet_config
+from hfgen.families.diffusion import default_unet_config
 
 
 def tiny_pipeline(num_classes: int | None = None, prediction_type: str = "epsilon") -> DiffusionImagePipeline:

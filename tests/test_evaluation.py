@@ -20,7 +20,7 @@ from hfgen.evaluation.feature_extractor import CACHE_ENV, FeatureExtractor, accu
 from hfgen.evaluation.metrics import inception_fid, precision_recall
 from hfgen.evaluation.zoo import ZooArguments, train_argv
 from hfgen.loading import load_pipeline
-from hfgen.models.diffusion import default_unet_config
+from hfgen.families.diffusion import default_unet_config
 from hfgen.training.launch import train
 
 from helpers import launch_two_processes
@@ -134,8 +134,8 @@ def test_bits_per_dim_of_vae_and_autoregressive_match_their_likelihoods(trained,
     test = digits[1][:32]  # (32, 1, 8, 8) in [0, 1]
     dims = test[0].numel()
     vae = load_pipeline(str(trained / "vae"))
-    nats = log_likelihood(vae, test, iwae_samples=8, generator=torch.Generator().manual_seed(0))
-    expected = vae.log_likelihood(test * 2 - 1, k=8, generator=torch.Generator().manual_seed(0))
+    nats = log_likelihood(vae, test, generator=torch.Generator().manual_seed(0), k=8)
+    expected = vae.vae.log_likelihood(test * 2 - 1, k=8, generator=torch.Generator().manual_seed(0))  # the model takes [-1, 1]
     assert torch.allclose(nats, expected)
     assert 0 < bits_per_dim(nats, dims) < 100
     assert bits_per_dim(nats, dims) == pytest.approx(float(-expected.mean() / (vae.vae.num_dimensions * math.log(2))))

@@ -10,8 +10,8 @@ from PIL import Image
 from transformers import AutoConfig, AutoModel
 
 from hfgen import VAEConfig, VAEModel, VAEPipeline
-from hfgen.models.vae.distributions import LIKELIHOODS, DiagonalGaussian
-from hfgen.training.objectives.vae import VAEArguments
+from hfgen.families.vae.distributions import LIKELIHOODS, DiagonalGaussian
+from hfgen.families.vae.objective import VAEArguments
 
 
 def tiny_pipeline(**config) -> VAEPipeline:
@@ -30,13 +30,13 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
     pipe = tiny_pipeline()
     images = digits_like()
     samples = pipe(batch_size=3, generator=torch.manual_seed(7), output_type="pt").images
-    bound = pipe.log_likelihood(images, k=8, generator=torch.manual_seed(1))
+    bound = pipe.log_likelihood((images + 1) / 2, k=8, generator=torch.manual_seed(1))
     pipe.save_pretrained(tmp_path)
     assert (tmp_path / "vae" / "model.safetensors").is_file()
     loaded = VAEPipeline.from_pretrained(tmp_path, use_safetensors=True)
     assert loaded.vae.config.to_diff_dict() | {"_name_or_path": ""} == pipe.vae.config.to_diff_dict() | {"_name_or_path": ""}
     assert torch.equal(loaded(batch_size=3, generator=torch.manual_seed(7), output_type="pt").images, samples)
-    assert torch.equal(loaded.log_likelihood(images, k=8, generator=torch.manual_seed(1)), bound)
+    assert torch.equal(loaded.log_likelihood((images + 1) / 2, k=8, generator=torch.manual_seed(1)), bound)
     assert not torch.equal(loaded(batch_size=3, generator=torch.manual_seed(8), output_type="pt").images, samples)
     # The transformers Auto classes know the model too (registered when hfgen is imported).
     assert isinstance(AutoConfig.from_pretrained(tmp_path / "vae"), VAEConfig)
@@ -126,7 +126,7 @@ def test_pipeline_output_types_and_latent_walks():
     (tensor,) = pipe(batch_size=1, generator=torch.manual_seed(0), output_type="pt", return_dict=False)
     assert tensor.shape == (1, 1, 8, 8)
 
-    a, b = digits_like(2)
+    a, b = (digits_like(2) + 1) / 2  # the pipeline takes images in [0, 1], the range it outputs
     strip = pipe.interpolate(a, b, num_frames=5, output_type="pt").images
     assert strip.shape == (5, 1, 8, 8)
     ends = pipe.reconstruct(torch.stack([a, b]), output_type="pt").images
@@ -136,6 +136,8 @@ def test_pipeline_output_types_and_latent_walks():
     assert from_pil.shape == (1, 1, 8, 8)
     elbo = pipe.elbo(torch.stack([a, b]))
     assert elbo.shape == (2,) and (elbo < 0).all()
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\].*\(x \+ 1\) / 2"):
+        pipe.reconstruct(torch.stack([a, b]) * 2 - 1)
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,7 @@ def test_training_leaves_a_hub_ready_folder(trained):
 
 def test_iwae_bound_is_no_looser_than_the_elbo(trained, train_batch):
     pipe = VAEPipeline.from_pretrained(trained, use_safetensors=True)
+    train_batch = (train_batch + 1) / 2  # the pipeline takes images in [0, 1]
     elbo = pipe.elbo(train_batch, generator=torch.manual_seed(0))
     iwae_64 = pipe.log_likelihood(train_batch, k=64, generator=torch.manual_seed(0))
     iwae_512 = pipe.log_likelihood(train_batch, k=512, batch_size=4096, generator=torch.manual_seed(0))
@@ -79,9 +80,9 @@ def test_iwae_bound_is_no_looser_than_the_elbo(trained, train_batch):
 
 def test_reconstructions_carry_each_image_not_just_the_average_digit(trained, train_batch):
     pipe = VAEPipeline.from_pretrained(trained, use_safetensors=True)
-    reconstruction = pipe.reconstruct(train_batch, output_type="pt").images * 2 - 1
+    reconstruction = pipe.reconstruct((train_batch + 1) / 2, output_type="pt").images * 2 - 1
     noise = torch.randint(0, 17, train_batch.shape, generator=torch.Generator().manual_seed(0)) / 16 * 2 - 1
-    noise_reconstruction = pipe.reconstruct(noise, output_type="pt").images * 2 - 1
+    noise_reconstruction = pipe.reconstruct((noise + 1) / 2, output_type="pt").images * 2 - 1
     own = (reconstruction - train_batch).square().mean()
     assert own < (noise_reconstruction - noise).square().mean()
     assert own < (reconstruction - train_batch.roll(1, dims=0)).square().mean()  # another image's reconstruction

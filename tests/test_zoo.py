@@ -9,7 +9,7 @@ import pytest
 
 from hfgen.cli import main
 from hfgen.evaluation.zoo import ZooArguments, available_families
-from hfgen.training.families import FAMILY_MODULES
+from hfgen.families import REGISTRY, family_names
 
 
 REFERENCES = ("*real test images*", "*scikit-learn KDE*", "*Gaussian noise*")
@@ -22,7 +22,7 @@ def table_rows(readme: str) -> dict[str, list[str]]:
 
 
 def test_tiny_zoo_writes_every_row(extractor_cache, tmp_path, capsys):
-    families, missing = available_families(list(FAMILY_MODULES))
+    families, missing = available_families(family_names())
     assert main(["zoo", "--budget", "tiny", "--output_dir", str(tmp_path), "--num_samples", "64"]) == 0
     assert "[zoo" in capsys.readouterr().out  # progress is shown
 
@@ -50,7 +50,7 @@ def test_tiny_zoo_writes_every_row(extractor_cache, tmp_path, capsys):
 
 
 def test_missing_families_are_reported_not_fatal(monkeypatch):
-    monkeypatch.setitem(FAMILY_MODULES, "ghost", "hfgen.training.objectives.ghost")
+    monkeypatch.setitem(REGISTRY, "ghost", "hfgen.families.ghost.family")
     available, missing = available_families(["diffusion", "ghost"])
     assert available == ["diffusion"] and "ghost" in missing["ghost"]
 

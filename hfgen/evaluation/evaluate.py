@@ -18,6 +18,7 @@ from accelerate import PartialState
 from accelerate.utils import gather_object
 from diffusers import DiffusionPipeline
 
+from ..families import family_of_pipeline
 from ..loading import load_pipeline
 from .baselines import real_images, reference_samples
 from .feature_extractor import load_feature_extractor
@@ -75,20 +76,13 @@ class Evaluation:
     """(N, C, H, W) in [0, 1]: the samples that were judged."""
 
 
-def sampling_options(pipe: DiffusionPipeline, scheduler: str = "dpmsolver", steps: int = 20) -> dict[str, Any]:
-    """Family-specific call arguments; a diffusion pipeline also gets the chosen diffusers scheduler."""
-    if type(pipe).__name__ != "DiffusionImagePipeline":
-        return {}
-    pipe.use_scheduler(scheduler)
-    return {"num_inference_steps": steps}
-
-
 def count_parameters(pipe: DiffusionPipeline) -> int:
-    """Parameters of the model's networks; a GAN's discriminator, kept only to resume training, is left out."""
+    """Parameters of the networks sampling uses; optional components (a GAN's discriminator, kept only to resume
+    training) are left out."""
     return sum(
         p.numel()
         for name, component in pipe.components.items()
-        if isinstance(component, torch.nn.Module) and name != "discriminator"
+        if isinstance(component, torch.nn.Module) and name not in pipe._optional_components
         for p in component.parameters()
     )
 
@@ -115,12 +109,15 @@ def generate(
     return images, torch.arange(num) % classes if classes else None, time.perf_counter() - started
 
 
-def held_out_bits_per_dim(pipe: DiffusionPipeline, test: torch.Tensor, batch_size: int, iwae_samples: int, seed: int = 0) -> float:
-    """Bits/dim of the test images (N, C, H, W) in [0, 1], batches split across processes."""
+def held_out_bits_per_dim(
+    pipe: DiffusionPipeline, test: torch.Tensor, batch_size: int, options: dict[str, Any], seed: int = 0
+) -> float:
+    """Bits/dim of the test images (N, C, H, W) in [0, 1], batches split across processes; `options` go to the
+    pipeline's `log_likelihood`."""
     with PartialState().split_between_processes(list(range(0, len(test), batch_size))) as mine:
         values = [
             log_likelihood(
-                pipe, test[s : s + batch_size].to(pipe.device), iwae_samples, torch.Generator(pipe.device).manual_seed(seed + s)
+                pipe, test[s : s + batch_size].to(pipe.device), torch.Generator(pipe.device).manual_seed(seed + s), **options
             )
             for s in mine
         ]
@@ -156,13 +153,17 @@ class Evaluator:
         num_samples: int = 2000,
         batch_size: int = 250,
         options: dict[str, Any] | None = None,
-        likelihood: bool = True,
-        iwae_samples: int = 1000,
+        likelihood_options: dict[str, Any] | None = None,
     ) -> Evaluation | None:
-        """Sample, time and judge `pipe`; the main process gets the `Evaluation`, the others None."""
+        """Sample, time and judge `pipe`; the main process gets the `Evaluation`, the others None.
+
+        `options` go to each pipeline call; bits/dim is computed when the pipeline has a likelihood and
+        `likelihood_options` (the keyword arguments of its `log_likelihood`) are given.
+        """
         pipe.set_progress_bar_config(disable=True)
         images, labels, seconds = generate(pipe, num_samples, batch_size, self.seed, **(options or {}))
-        bpd = held_out_bits_per_dim(pipe, self.test, batch_size, iwae_samples, self.seed) if likelihood and has_likelihood(pipe) else None
+        scored = likelihood_options is not None and has_likelihood(pipe)
+        bpd = held_out_bits_per_dim(pipe, self.test, batch_size, likelihood_options, self.seed) if scored else None
         if not PartialState().is_main_process:
             return None
         metrics = {
@@ -223,11 +224,13 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
         raise ValueError(f"{args.model!r} does not say which dataset it was trained on: pass --dataset (e.g. digits).")
     state = PartialState()
     pipe = load_pipeline(args.model).to(args.device or state.device)
+    family = family_of_pipeline(pipe)
     evaluator = Evaluator(
         dataset, args.data_dir, args.seed, args.kid_subset_size, args.feature_extractor, args.inception_weights
     )
     evaluation = evaluator.evaluate_pipeline(
-        pipe, args.num_samples, args.batch_size, sampling_options(pipe, args.scheduler, args.steps), args.likelihood, args.iwae_samples
+        pipe, args.num_samples, args.batch_size, family.sampling_options(pipe, args.scheduler, args.steps),
+        family.likelihood_options(args.iwae_samples) if args.likelihood else None,
     )
     if evaluation is None:
         return None

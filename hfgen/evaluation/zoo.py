@@ -15,21 +15,19 @@ from matplotlib.figure import Figure
 
 from ..images import image_grid
 from ..loading import load_pipeline
-from ..training.families import FAMILY_MODULES, get_family
+from ..families import family_names, get_family
 from ..training.launch import train
 from ..training.trainer import LOG_FILE
-from .evaluate import Evaluation, Evaluator, markdown_table, sampling_options
+from .evaluate import Evaluation, Evaluator, markdown_table
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How long each family trains and how hard it is judged."""
+    """What every family shares under one budget; each family's steps and model size are its own
+    (`Family.zoo`, in its `family.py`)."""
 
-    max_steps: dict[str, int]
-    training: list[str]
+    training: tuple[str, ...]
     """Flags every family gets (batch size, logging)."""
-    family: dict[str, list[str]]
-    """Flags of one family's arguments dataclass (model size, the pixel modality for autoregressive)."""
     num_samples: int
     iwae_samples: int
 
@@ -37,33 +35,19 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     # Seconds in all, for tests: tiny networks, two steps, a hundred samples.
     "tiny": Budget(
-        max_steps={"diffusion": 2, "vae": 2, "gan": 2, "autoregressive": 2},
-        training=["--train_batch_size", "16", "--num_grid_images", "4", "--logging_steps", "1", "--lr_warmup_steps", "0"],
-        family={
-            "diffusion": ["--block_out_channels", "16", "16", "32"],
-            "vae": ["--hidden_dim", "32", "--block_out_channels", "8", "16", "--latent_dim", "4"],
-            "gan": ["--generator_channels", "16", "--discriminator_channels", "8", "--latent_dim", "8"],
-            "autoregressive": [
-                "--modality", "pixels", "--num_hidden_layers", "1", "--hidden_size", "32", "--num_attention_heads", "2",
-                "--validation_max_examples", "16",
-            ],
-        },
+        training=("--train_batch_size", "16", "--num_grid_images", "4", "--logging_steps", "1", "--lr_warmup_steps", "0"),
         num_samples=100,
         iwae_samples=4,
     ),
     # A few minutes per family on digits on a laptop CPU, with each family's default model.
     "laptop": Budget(
-        max_steps={"diffusion": 1000, "vae": 2000, "gan": 2000, "autoregressive": 1000},
-        training=["--train_batch_size", "64", "--logging_steps", "25", "--lr_warmup_steps", "100"],
-        family={"autoregressive": ["--modality", "pixels", "--validation_max_examples", "300"]},
+        training=("--train_batch_size", "64", "--logging_steps", "25", "--lr_warmup_steps", "100"),
         num_samples=2000,
         iwae_samples=1000,
     ),
     # A real run (GPU, or hours of CPU): e.g. Fashion-MNIST, see scripts/zoo_fashion_mnist.sh.
     "full": Budget(
-        max_steps={"diffusion": 40000, "vae": 30000, "gan": 30000, "autoregressive": 30000},
-        training=["--train_batch_size", "128", "--logging_steps", "100", "--lr_warmup_steps", "500"],
-        family={"autoregressive": ["--modality", "pixels", "--validation_max_examples", "1000"]},
+        training=("--train_batch_size", "128", "--logging_steps", "100", "--lr_warmup_steps", "500"),
         num_samples=10000,
         iwae_samples=1000,
     ),
@@ -86,9 +70,9 @@ class ZooArguments:
     seed: int = field(default=0, metadata={"help": "One seed for training, sampling and metrics."})
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.families or ()) - set(FAMILY_MODULES))
+        unknown = sorted(set(self.families or ()) - set(family_names()))
         if unknown:
-            raise ValueError(f"Unknown families {unknown}: use some of {', '.join(FAMILY_MODULES)}.")
+            raise ValueError(f"Unknown families {unknown}: use some of {', '.join(family_names())}.")
         for name in ("max_steps", "num_samples"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
@@ -112,13 +96,13 @@ def available_families(names: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def train_argv(args: ZooArguments, family: str, output_dir: Path) -> list[str]:
-    budget = BUDGETS[args.budget]
-    steps = args.max_steps or budget.max_steps[family]
+    plan = get_family(family).zoo[args.budget]
+    steps = args.max_steps or plan.max_steps
     return [
         "--dataset", args.dataset, *(["--data_dir", args.data_dir] if args.data_dir else []),
         "--output_dir", str(output_dir), "--seed", str(args.seed), "--max_steps", str(steps),
         "--sample_steps", str(steps), "--checkpointing_steps", str(steps),  # one final grid, no mid-run checkpoints
-        *budget.training, *budget.family.get(family, []),
+        *BUDGETS[args.budget].training, *plan.flags,
     ]
 
 
@@ -127,7 +111,7 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
     output_dir = Path(args.output_dir)
     budget = BUDGETS[args.budget]
     num_samples = args.num_samples or budget.num_samples
-    families, missing = available_families(args.families or list(FAMILY_MODULES))
+    families, missing = available_families(args.families or family_names())
     for name, reason in missing.items():
         log(f"{name}: missing, not in the report ({reason})")
 
@@ -149,8 +133,9 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
     for family, (folder, seconds) in trained.items():
         log(f"evaluating {family}")
         pipe = load_pipeline(str(folder)).to(PartialState().device)
-        options = sampling_options(pipe, steps=args.steps)
-        evaluation = evaluator.evaluate_pipeline(pipe, num_samples, args.batch_size, options, iwae_samples=budget.iwae_samples)
+        options = get_family(family).sampling_options(pipe, "dpmsolver", args.steps)
+        likelihood_options = get_family(family).likelihood_options(budget.iwae_samples)
+        evaluation = evaluator.evaluate_pipeline(pipe, num_samples, args.batch_size, options, likelihood_options)
         if evaluation is not None:
             rows[family], train_seconds[family] = evaluation, seconds
     if not PartialState().is_main_process:
@@ -226,9 +211,9 @@ def write_report(
         "FID, KID: distances between feature distributions (lower is better). Precision: share of samples inside "
         "the real-data manifold (quality); recall: share of real images inside the samples' manifold (coverage) - "
         "Kynkäänniemi et al. 2019, k=3. NN dist.: RMS pixel distance of a sample to its nearest training image "
-        "(near 0: copying). bits/dim: test-set negative log-likelihood (VAE: IWAE bound; autoregressive: exact; "
-        "GAN and diffusion: n/a). Train time is wall-clock on this machine; samples/s includes the pipeline's "
-        f"whole sampling loop{f' (diffusion: DPM-Solver++, {args.steps} steps)' if 'diffusion' in rows else ''}.",
+        "(near 0: copying). bits/dim: test-set negative log-likelihood, for the families whose pipeline has one "
+        "(n/a otherwise). Train time is wall-clock on this machine; samples/s includes the pipeline's whole "
+        f"sampling loop (step-by-step samplers: DPM-Solver++, {args.steps} steps).",
         "",
         "![One sample grid per family](samples.png)",
         "",

@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 from transformers import HfArgumentParser
 
+from ..families import get_family
 from .arguments import DataArguments, TrainingArguments
-from .families import get_family
 from .trainer import Trainer, TrainOutput
 
 

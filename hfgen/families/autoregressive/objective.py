@@ -15,11 +15,10 @@ from torch import nn
 from ...data import describe_images, load_image_dataset
 from ...data.pixels import PixelVocabulary, pixel_transform
 from ...data.text import TEXT_CORPORA, is_text_source, load_text_data
-from ...models.autoregressive import HfgenGPTConfig, HfgenGPTForCausalLM, PixelGPTPipeline
-from ...models.autoregressive.pipeline_pixel_gpt import grey_level_log_probs
-from ..arguments import DataArguments
-from ..families import Family
-from ..objective import Objective, ObjectiveOutput, PreparedModules
+from . import HfgenGPTConfig, HfgenGPTForCausalLM, PixelGPTPipeline
+from .pipeline_pixel_gpt import grey_level_log_probs
+from ...training.arguments import DataArguments
+from ...training.objective import Objective, ObjectiveOutput, PreparedModules
 
 
 @dataclass
@@ -174,6 +173,3 @@ class AutoregressiveObjective(Objective):
             self.text.tokenizer.save_pretrained(output_dir)
         else:
             self.pipeline(modules["model"]).save_pretrained(output_dir, safe_serialization=True)
-
-
-FAMILY = Family(name="autoregressive", arguments=AutoregressiveArguments, objective=AutoregressiveObjective)

@@ -13,11 +13,10 @@ import torch
 from torch import nn
 
 from ...data import describe_images, images_to_tensor, load_image_dataset
-from ...models.vae import VAEConfig, VAEModel, VAEPipeline
-from ...models.vae.configuration_vae import Likelihood
-from ..arguments import DataArguments
-from ..families import Family
-from ..objective import Objective, ObjectiveOutput, PreparedModules
+from . import VAEConfig, VAEModel, VAEPipeline
+from .configuration_vae import Likelihood
+from ...training.arguments import DataArguments
+from ...training.objective import Objective, ObjectiveOutput, PreparedModules
 
 VALIDATION_IMAGES = 1000
 """Test images whose ELBO is logged with each sample grid (all 300 digits; the first 1,000 of Fashion-MNIST)."""
@@ -145,6 +144,3 @@ class VAEObjective(Objective):
 
     def save_pretrained(self, modules: Mapping[str, nn.Module], output_dir: str | os.PathLike) -> None:
         VAEPipeline(vae=modules["vae"]).save_pretrained(output_dir, safe_serialization=True)
-
-
-FAMILY = Family(name="vae", arguments=VAEArguments, objective=VAEObjective)

@@ -33,10 +33,9 @@ from torch import nn
 
 from ...data import describe_images, image_transform, load_image_dataset
 from ...loading import load_pipeline
-from ...models.gan import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
-from ..arguments import DataArguments
-from ..families import Family
-from ..objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
+from . import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
+from ...training.arguments import DataArguments
+from ...training.objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
 
 
 @dataclass(frozen=True)
@@ -223,6 +222,3 @@ class GANObjective(Objective):
 
     def save_pretrained(self, modules: Mapping[str, nn.Module], output_dir: str | os.PathLike) -> None:
         self.pipeline(modules).save_pretrained(output_dir, safe_serialization=True)
-
-
-FAMILY = Family(name="gan", arguments=GANArguments, objective=GANObjective)

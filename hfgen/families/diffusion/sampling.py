@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..images import image_grid
+from ...images import image_grid
+from ...loading import load_pipeline
 
 if TYPE_CHECKING:
-    from ..models.diffusion import DiffusionImagePipeline
-    from . import SampleArguments
+    from ...sampling import SampleArguments
 
 
-def sample_diffusion(pipe: DiffusionImagePipeline, args: SampleArguments) -> str:
+def sample_diffusion(args: SampleArguments) -> str:
+    pipe = load_pipeline(args.model).to(args.device)
     pipe.use_scheduler(args.scheduler)
     generator = torch.Generator(args.device).manual_seed(args.seed)
     images = pipe(

@@ -15,10 +15,9 @@ from diffusers import DDPMScheduler, UNet2DModel
 from torch import nn
 
 from ...data import describe_images, image_transform, load_image_dataset
-from ...models.diffusion import DiffusionImagePipeline, default_unet_config
-from ..arguments import DataArguments
-from ..families import Family
-from ..objective import Objective, ObjectiveOutput, PreparedModules
+from . import DiffusionImagePipeline, default_unet_config
+from ...training.arguments import DataArguments
+from ...training.objective import Objective, ObjectiveOutput, PreparedModules
 
 
 @dataclass
@@ -113,6 +112,3 @@ class DiffusionObjective(Objective):
 
     def save_pretrained(self, modules: Mapping[str, nn.Module], output_dir: str | os.PathLike) -> None:
         self.pipeline(modules["unet"]).save_pretrained(output_dir, safe_serialization=True)
-
-
-FAMILY = Family(name="diffusion", arguments=DiffusionArguments, objective=DiffusionObjective)

@@ -9,11 +9,19 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
 
-from ..images import image_grid
+from ...images import image_grid
+from ...loading import load_pipeline, read_model_file
 
 if TYPE_CHECKING:
-    from ..models.autoregressive import PixelGPTPipeline
-    from . import SampleArguments
+    from .pipeline_pixel_gpt import PixelGPTPipeline
+    from ...sampling import SampleArguments
+
+
+def sample(args: SampleArguments) -> str:
+    """A pixel model (a pipeline folder) writes a grid; a text model (a transformers folder) streams text."""
+    if read_model_file(args.model, "model_index.json") is None:
+        return sample_text(args)
+    return sample_pixels(load_pipeline(args.model).to(args.device), args)
 
 
 def sample_pixels(pipe: PixelGPTPipeline, args: SampleArguments) -> str:

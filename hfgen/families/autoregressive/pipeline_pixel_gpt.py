@@ -13,7 +13,7 @@ from transformers.cache_utils import DynamicCache
 
 from ...data.pixels import PixelVocabulary, images_to_uint8, raster, uint8_to_levels, unraster
 from ...images import OutputType, postprocess
-from ..labels import class_label_tensor
+from ...labels import class_label_tensor
 from .modeling_hfgen_gpt import HfgenGPTForCausalLM
 
 ImageInput = list[Image.Image] | torch.Tensor | np.ndarray
@@ -194,9 +194,16 @@ class PixelGPTPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def log_likelihood(
-        self, images: ImageInput, class_labels: int | list[int] | torch.Tensor | None = None, batch_size: int = 256
+        self,
+        images: ImageInput,
+        class_labels: int | list[int] | torch.Tensor | None = None,
+        batch_size: int = 256,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Exact log p(image) in nats, (B,) float64; bits/dim = -log_likelihood / (D ln 2), D = `num_pixels`.
+
+        Images are PIL images or tensors in [0, 1]. `generator` is part of the likelihood contract every hfgen
+        pipeline shares; an exact likelihood draws nothing, so it is unused here.
 
         Class-conditional models give log p(image | class) when `class_labels` are passed, and otherwise the
         marginal log p(image) = logsumexp_c log p(image | c) - log C under a uniform class prior (C passes).

@@ -14,8 +14,9 @@ from .modeling_vae import VAEModel
 class VAEPipeline(DiffusionPipeline):
     r"""Samples from the prior, reconstructs and interpolates images, and scores them with the IWAE bound.
 
-    Images going in are (B, C, H, W) tensors in [-1, 1] or PIL images; PIL images are converted to the
-    model's channels and resized to its resolution (bicubic) by `hfgen.data.images_to_tensor`.
+    Images going in are (B, C, H, W) tensors in [0, 1] - the range every hfgen pipeline outputs - or PIL images;
+    PIL images are converted to the model's channels and resized to its resolution (bicubic) by
+    `hfgen.data.images_to_tensor`.
 
     Example:
     ```py
@@ -96,30 +97,35 @@ class VAEPipeline(DiffusionPipeline):
         batch_size: int = 1000,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """IWAE lower bound on log p(x) with `k` importance samples, nats per image: (B,).
+        """IWAE lower bound on log p(x) of images in [0, 1] with `k` importance samples, nats per image: (B,).
         Bits per dimension: `-bound / (pipe.vae.num_dimensions * math.log(2))`."""
         return self.vae.log_likelihood(self._to_tensor(images), k=k, batch_size=batch_size, generator=generator)
 
     @torch.no_grad()
     def elbo(self, images: torch.Tensor | list[Image.Image], generator: torch.Generator | None = None) -> torch.Tensor:
-        """The ELBO per image in nats: (B,); never above `log_likelihood` on average."""
+        """The ELBO of images in [0, 1], per image in nats: (B,); never above `log_likelihood` on average."""
         return self.vae.elbo(self._to_tensor(images), generator=generator)
 
     def _to_tensor(self, images: torch.Tensor | list[Image.Image | torch.Tensor]) -> torch.Tensor:
-        """PIL images or (C, H, W) / (B, C, H, W) tensors -> one (B, C, H, W) batch on the model's device."""
+        """PIL images or (C, H, W) / (B, C, H, W) tensors in [0, 1] -> one (B, C, H, W) batch in the model's [-1, 1]."""
         config = self.vae.config
         if isinstance(images, Image.Image):
             images = [images]
         if isinstance(images, (list, tuple)):
             if all(isinstance(i, Image.Image) for i in images):
-                images = images_to_tensor(list(images), config.image_size, config.num_channels)
-            elif all(isinstance(i, torch.Tensor) for i in images):
+                return images_to_tensor(list(images), config.image_size, config.num_channels).to(self.vae.device)
+            if all(isinstance(i, torch.Tensor) for i in images):
                 images = torch.stack([i.squeeze(0) if i.ndim == 4 else i for i in images])
             else:
-                raise TypeError("Pass PIL images or torch tensors (not a mix) in [-1, 1].")
+                raise TypeError("Pass PIL images or torch tensors (not a mix) in [0, 1].")
         if not isinstance(images, torch.Tensor):
-            raise TypeError(f"images must be PIL images or a (B, C, H, W) tensor in [-1, 1], got {type(images).__name__}.")
-        return (images.unsqueeze(0) if images.ndim == 3 else images).to(self.vae.device)
+            raise TypeError(f"images must be PIL images or a (B, C, H, W) tensor in [0, 1], got {type(images).__name__}.")
+        if images.numel() and (images.min() < -1e-3 or images.max() > 1 + 1e-3):
+            raise ValueError(
+                f"Image tensors must be in [0, 1] (what the pipeline outputs), got [{images.min().item():.3g}, "
+                f"{images.max().item():.3g}]: map [-1, 1] images with (x + 1) / 2, 8-bit ones with x / 255."
+            )
+        return (images.unsqueeze(0) if images.ndim == 3 else images).to(self.vae.device) * 2 - 1
 
     def _output(self, images: torch.Tensor, output_type: OutputType, return_dict: bool) -> ImagePipelineOutput | tuple:
         images = postprocess(images, output_type)

@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from ..images import image_grid
+from ...images import image_grid
+from ...loading import load_pipeline
 
 if TYPE_CHECKING:
-    from ..models.gan import GANPipeline
-    from . import SampleArguments
+    from ...sampling import SampleArguments
 
 
-def sample_gan(pipe: GANPipeline, args: SampleArguments) -> str:
+def sample_gan(args: SampleArguments) -> str:
+    pipe = load_pipeline(args.model).to(args.device)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     if args.interpolate:
         seed_a, seed_b = _two_seeds(args.interpolate)

@@ -12,23 +12,25 @@ from typing import TYPE_CHECKING
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..data import images_to_tensor
-from ..images import image_grid
+from ...data import images_to_tensor
+from ...images import image_grid
+from ...loading import load_pipeline
 
 if TYPE_CHECKING:
-    from ..models.vae import VAEPipeline
-    from . import SampleArguments
+    from .pipeline_vae import VAEPipeline
+    from ...sampling import SampleArguments
 
 
-def sample_vae(pipe: VAEPipeline, args: SampleArguments) -> str:
+def sample_vae(args: SampleArguments) -> str:
+    pipe = load_pipeline(args.model).to(args.device)
     if args.reconstruct and args.interpolate:
         raise ValueError("Pass either --reconstruct IMAGE or --interpolate IMAGE_A IMAGE_B, not both.")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     if args.reconstruct:
         image, note = _read_image(args.reconstruct, pipe)
-        reconstruction = pipe.reconstruct(image, output_type="pt").images * 2 - 1
+        reconstruction = pipe.reconstruct(image, output_type="pt").images
         pair = torch.cat([image.to(reconstruction.device), reconstruction])
-        image_grid(pair, cols=len(pair)).save(args.output)
+        image_grid(pair * 2 - 1, cols=len(pair)).save(args.output)
         return f"wrote {args.output} (original | reconstruction){note}"
     if args.interpolate:
         if len(args.interpolate) != 2:
@@ -44,7 +46,7 @@ def sample_vae(pipe: VAEPipeline, args: SampleArguments) -> str:
 
 
 def _read_image(path: str, pipe: VAEPipeline) -> tuple[torch.Tensor, str]:
-    """(1, C, H, W) in [-1, 1] at the model's size, and a note when the file had to be resized."""
+    """(1, C, H, W) in [0, 1] at the model's size, and a note when the file had to be resized."""
     config = pipe.vae.config
     if not Path(path).is_file():
         raise FileNotFoundError(f"Image {path!r} does not exist: pass the path of a PNG/JPEG image.")
@@ -55,4 +57,4 @@ def _read_image(path: str, pipe: VAEPipeline) -> tuple[torch.Tensor, str]:
         raise ValueError(f"{path!r} is not an image PIL can read: pass a PNG or JPEG file.") from None
     size = config.image_size
     note = "" if image.size == (size, size) else f"; resized {path} from {image.width}x{image.height} to {size}x{size}"
-    return images_to_tensor([image], size, config.num_channels), note
+    return (images_to_tensor([image], size, config.num_channels) + 1) / 2, note

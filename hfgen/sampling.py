@@ -1,12 +1,11 @@
-"""`hfgen sample`: one set of options, dispatched to the family of the loaded model."""
+"""`hfgen sample`: one set of options, dispatched to the family of the model (its `Family.sample`)."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..loading import is_text_model, load_pipeline
+from .loading import family_of_model
 
 
 @dataclass
@@ -44,21 +43,6 @@ class SampleArguments:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
 
 
-# pipeline class -> "module:function" that samples it from these arguments and returns what it wrote.
-SAMPLERS = {
-    "DiffusionImagePipeline": "hfgen.sampling.diffusion:sample_diffusion",
-    "VAEPipeline": "hfgen.sampling.vae:sample_vae",
-    "GANPipeline": "hfgen.sampling.gan:sample_gan",
-    "PixelGPTPipeline": "hfgen.sampling.autoregressive:sample_pixels",
-}
-
-
 def sample(args: SampleArguments) -> str:
     """Generate from the model at `args.model` and write `args.output`; returns a line saying what was written."""
-    if is_text_model(args.model):  # a transformers causal LM + tokenizer, not a diffusers pipeline
-        from .autoregressive import sample_text
-
-        return sample_text(args)
-    pipe = load_pipeline(args.model).to(args.device)
-    module, function = SAMPLERS[type(pipe).__name__].split(":")
-    return getattr(importlib.import_module(module), function)(pipe, args)
+    return family_of_model(args.model).sample(args)

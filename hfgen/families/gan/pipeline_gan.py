@@ -7,7 +7,7 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from ...images import OutputType, postprocess
-from ..labels import class_label_tensor
+from ...labels import class_label_tensor
 from .modeling_gan import GANDiscriminator, GANGenerator
 
 

@@ -17,7 +17,7 @@ from diffusers import (
 from diffusers.utils.torch_utils import randn_tensor
 
 from ...images import OutputType, postprocess
-from ..labels import ClassLabels, class_label_tensor
+from ...labels import ClassLabels, class_label_tensor
 
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
     "ddpm": DDPMScheduler,

@@ -1,0 +1,109 @@
+"""The family registry: the one place that lists hfgen's families.
+
+**To add a family, add a folder and one registry entry.** The folder `hfgen/families/<name>/` holds everything
+that *is* the family - configs, models, pipeline(s), training objective, how `hfgen sample` drives it - and
+ends with `family.py`, whose `FAMILY` (a `Family`) tells the rest of hfgen all it needs to know. The entry
+below maps the family's command-line name to that module. Loading, sampling, evaluation, the zoo and the
+CLI iterate this registry; none of them names a family or a pipeline class.
+
+The list is explicit (no import side effects) and lazy: a family's module is imported only when it is used,
+so `hfgen --help` or listing names imports no model code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
+
+    from ..sampling import SampleArguments
+    from ..training.arguments import DataArguments
+    from ..training.objective import Objective
+
+REGISTRY: dict[str, str] = {
+    "diffusion": "hfgen.families.diffusion.family",
+    "vae": "hfgen.families.vae.family",
+    "gan": "hfgen.families.gan.family",
+    "autoregressive": "hfgen.families.autoregressive.family",
+}
+"""Command-line name -> the module whose `FAMILY` describes it, in the order tables and help list them."""
+
+
+@dataclass(frozen=True)
+class ZooPlan:
+    """How long a family trains under one `hfgen zoo` budget, and the model flags it trains with."""
+
+    max_steps: int
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Family:
+    """Everything hfgen needs to know about one family, declared once in its own `family.py`."""
+
+    name: str
+    """Its name on the command line: `hfgen train <name>`."""
+    summary: str
+    """One line in the seed's words: what the family learns and how."""
+    arguments: type
+    """Dataclass of the options that build its model configs (parsed by HfArgumentParser)."""
+    objective: Callable[[Any, DataArguments], Objective]
+    """(arguments, data arguments) -> the training `Objective` the shared loop runs."""
+    pipelines: tuple[type[DiffusionPipeline], ...]
+    """The pipeline classes its folders hold (`_class_name` in model_index.json)."""
+    sample: Callable[[SampleArguments], str]
+    """What `hfgen sample` does with a model of this family; returns the line it prints."""
+    zoo: Mapping[str, ZooPlan]
+    """`hfgen zoo` budget name -> this family's plan."""
+    model_types: tuple[str, ...] = ()
+    """transformers `model_type`s of folders it writes without a pipeline (the text GPT)."""
+    sampling_options: Callable[[DiffusionPipeline, str, int], dict[str, Any]] = field(default=lambda pipe, scheduler, steps: {})
+    """(pipe, scheduler name, steps) -> extra call arguments for evaluation; may configure the pipe."""
+    likelihood_options: Callable[[int], dict[str, Any]] = field(default=lambda estimator_samples: {})
+    """Samples per image for an estimated likelihood (`--iwae_samples`) -> keyword arguments of the
+    pipeline's `log_likelihood`; exact likelihoods ignore it."""
+
+
+def family_names() -> list[str]:
+    """Every registered family's command-line name, without importing any of them."""
+    return list(REGISTRY)
+
+
+def get_family(name: str) -> Family:
+    """The registered family called `name` (its module imported now, not before)."""
+    if name not in REGISTRY:
+        raise ValueError(f"Unknown family {name!r}: use one of {', '.join(REGISTRY)}.")
+    return importlib.import_module(REGISTRY[name]).FAMILY
+
+
+def families() -> Iterator[Family]:
+    """Every registered family, imported as the iteration reaches it."""
+    return (get_family(name) for name in REGISTRY)
+
+
+def family_of_pipeline(pipeline: DiffusionPipeline | str) -> Family:
+    """The family whose pipelines include `pipeline` (an instance or a `_class_name`)."""
+    class_name = pipeline if isinstance(pipeline, str) else type(pipeline).__name__
+    for family in families():
+        if any(cls.__name__ == class_name for cls in family.pipelines):
+            return family
+    known = [cls.__name__ for family in families() for cls in family.pipelines]
+    raise ValueError(f"hfgen provides no {class_name!r} pipeline: expected one of {', '.join(known)}.")
+
+
+def family_of_folder(index: Mapping[str, Any] | None, config: Mapping[str, Any] | None) -> Family:
+    """The family of a saved model, from its model_index.json (pipelines) or config.json (transformers models)."""
+    if index is not None:
+        class_name = index.get("_class_name")
+        if isinstance(class_name, list):  # diffusers' remote-code form: ["module", "Class"]
+            class_name = class_name[-1]
+        return family_of_pipeline(str(class_name))
+    model_type = (config or {}).get("model_type")
+    for family in families():
+        if model_type in family.model_types:
+            return family
+    raise ValueError(f"hfgen has no family for a model of type {model_type!r}: pass a folder written by `hfgen train`.")

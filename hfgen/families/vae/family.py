@@ -1,0 +1,23 @@
+"""The VAE, declared once: encoder + decoder around a latent space, trained on reconstruction + KL (the ELBO)."""
+
+from __future__ import annotations
+
+from .. import Family, ZooPlan
+from .objective import VAEArguments, VAEObjective
+from .pipeline_vae import VAEPipeline
+from .sampling import sample_vae
+
+FAMILY = Family(
+    name="vae",
+    summary="encoder + decoder around a latent space: reconstruction + KL divergence (the ELBO)",
+    arguments=VAEArguments,
+    objective=VAEObjective,
+    pipelines=(VAEPipeline,),
+    sample=sample_vae,
+    zoo={
+        "tiny": ZooPlan(2, ("--hidden_dim", "32", "--block_out_channels", "8", "16", "--latent_dim", "4")),
+        "laptop": ZooPlan(2000),
+        "full": ZooPlan(30000),
+    },
+    likelihood_options=lambda importance_samples: {"k": importance_samples},
+)

@@ -1,1 +1,0 @@
-"""The four families. Models import nothing from training, hub or cli."""

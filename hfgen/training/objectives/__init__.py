@@ -1,1 +1,0 @@
-"""One objective per family: the only part of training that differs between them."""
