@@ -61,6 +61,11 @@ class DiffusionImagePipeline(DiffusionPipeline):
             extra["lambda_min_clipped"] = -5.1
         self.scheduler = SCHEDULERS[name].from_config(self.scheduler.config, **extra)
 
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """What the denoising loop produced -> images in [-1, 1]. Pixel diffusion denoises the images themselves;
+        latent diffusion overrides this to decode with its autoencoder."""
+        return latents
+
     @property
     def num_classes(self) -> int | None:
         """Classes the UNet is conditioned on (None when unconditional)."""
@@ -127,6 +132,6 @@ class DiffusionImagePipeline(DiffusionPipeline):
             # 3. x_t -> x_{t-1}
             image = self.scheduler.step(output, t, image, generator=generator).prev_sample
 
-        images = postprocess(image, output_type)
+        images = postprocess(self.decode_latents(image), output_type)
         self.maybe_free_model_hooks()
         return ImagePipelineOutput(images=images) if return_dict else (images,)
