@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm
 
-from hfgen import HfgenGPTConfig, HfgenGPTForCausalLM
+from hfgen import GANConfig, GANDiscriminator, HfgenGPTConfig, HfgenGPTForCausalLM
+
+TINY_GAN = {"latent_dim": 16, "generator_channels": 16, "discriminator_channels": 8}
 
 
 def tiny_gpt(seed: int = 0, layers: int = 2, **config) -> HfgenGPTForCausalLM:
@@ -93,3 +98,79 @@ def test_eager_attention_matches_sdpa_and_returns_attention_weights():
 def test_unsupported_attention_implementations_are_refused(implementation):
     with pytest.raises((ValueError, ImportError)):
         tiny_gpt(attn_implementation=implementation)
+
+
+# 5. The discriminator's _init_weights sets every parameter and buffer, so what a checkpoint lacks is never garbage.
+def tiny_discriminator(num_classes: int | None = None) -> GANDiscriminator:
+    torch.manual_seed(0)
+    return GANDiscriminator(GANConfig(**TINY_GAN, num_classes=num_classes)).eval()
+
+
+def spectral_norms(model: torch.nn.Module) -> list[tuple[torch.Tensor, _SpectralNorm]]:
+    """(raw weight, its spectral-norm parametrization) for each spectrally normalised layer."""
+    return [
+        (module.parametrizations.weight.original, module.parametrizations.weight[0])
+        for module in model.modules()
+        if parametrize.is_parametrized(module, "weight")
+    ]
+
+
+@pytest.fixture
+def uninitialised_memory_is_nan(monkeypatch):
+    """from_pretrained allocates what a checkpoint lacks with `torch.empty_like`: make that memory NaN, so anything
+    `_init_weights` leaves unset shows."""
+    empty_like = torch.empty_like
+    monkeypatch.setattr(torch, "empty_like", lambda tensor, **kwargs: empty_like(tensor, **kwargs).fill_(float("nan")))
+
+
+@torch.no_grad()
+def test_init_weights_sets_every_parameter_and_buffer_including_spectral_norm(tmp_path, uninitialised_memory_is_nan):
+    tiny_discriminator(num_classes=3).save_pretrained(tmp_path)
+    save_file({"from_image.bias": torch.zeros(8)}, tmp_path / "model.safetensors", {"format": "pt"})  # all else missing
+    model = GANDiscriminator.from_pretrained(tmp_path).eval()
+    assert len(spectral_norms(model)) == len(model.blocks) + 3  # + from_image, to_logit, class_projection
+    assert all(torch.isfinite(tensor).all() for tensor in [*model.parameters(), *model.buffers()])
+    for weight, norm in spectral_norms(model):
+        matrix = norm._reshape_weight_to_matrix(weight)
+        # the power iteration was restarted from this weight: u^T W v estimates its largest singular value
+        torch.testing.assert_close(norm._u.norm(), torch.tensor(1.0))
+        sigma = torch.dot(norm._u, matrix @ norm._v)
+        torch.testing.assert_close(sigma, torch.linalg.matrix_norm(matrix, ord=2), rtol=0.05, atol=0.0)
+    assert torch.isfinite(model(torch.zeros(2, 1, 8, 8), class_labels=torch.tensor([0, 2])).logits).all()
+
+
+def logits_and_features(model: GANDiscriminator, images: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
+    features = []
+    hook = model.to_logit.register_forward_hook(lambda module, args, output: features.append(args[0]))
+    logits = model(images, class_labels=labels).logits
+    hook.remove()
+    return logits, features[0]
+
+
+@torch.no_grad()
+def test_a_conditional_discriminator_warm_started_from_an_unconditional_one_gives_sensible_logits(
+    tmp_path, uninitialised_memory_is_nan
+):
+    unconditional = tiny_discriminator()
+    unconditional.save_pretrained(tmp_path)
+    warm = GANDiscriminator.from_pretrained(tmp_path, num_classes=3).eval()
+    images = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    expected, _ = logits_and_features(unconditional, images)
+    logits, features = logits_and_features(warm, images, labels)
+    assert torch.isfinite(logits).all()
+    # The loaded layers score as before; the new projection adds <e_y, features>, its rows of norm <= ~1.
+    projection = logits - expected
+    assert torch.all(projection.abs() <= 1.05 * features.norm(dim=1))
+    assert projection.abs().max() > 0
+
+
+@torch.no_grad()
+def test_a_checkpoint_missing_the_logit_layer_loads_finite(tmp_path, uninitialised_memory_is_nan):
+    tiny_discriminator().save_pretrained(tmp_path)
+    weights = load_file(tmp_path / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if not k.startswith("to_logit.")}, tmp_path / "model.safetensors", {"format": "pt"})
+    model = GANDiscriminator.from_pretrained(tmp_path).eval()
+    images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert torch.isfinite(model(images).logits).all()
+    assert all(torch.isfinite(tensor).all() for tensor in model.to_logit.state_dict().values())
