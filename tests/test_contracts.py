@@ -6,11 +6,24 @@ from __future__ import annotations
 
 import pytest
 import torch
+from diffusers import DDIMScheduler, UNet2DModel
+from diffusers.utils.torch_utils import randn_tensor
 from safetensors.torch import load_file, save_file
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm
 
-from hfgen import GANConfig, GANDiscriminator, HfgenGPTConfig, HfgenGPTForCausalLM
+from hfgen import (
+    DiffusionImagePipeline,
+    GANConfig,
+    GANDiscriminator,
+    GANGenerator,
+    GANPipeline,
+    HfgenGPTConfig,
+    HfgenGPTForCausalLM,
+    PixelGPTPipeline,
+)
+from hfgen.data.pixels import PixelVocabulary
+from hfgen.families.diffusion import default_unet_config
 
 TINY_GAN = {"latent_dim": 16, "generator_channels": 16, "discriminator_channels": 8}
 
@@ -174,3 +187,137 @@ def test_a_checkpoint_missing_the_logit_layer_loads_finite(tmp_path, uninitialis
     images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert torch.isfinite(model(images).logits).all()
     assert all(torch.isfinite(tensor).all() for tensor in model.to_logit.state_dict().values())
+
+
+# 6-8. The pipelines: guidance 1.0 means none, the batch follows the labels, step callbacks, given starting noise.
+def tiny_diffusion(num_classes: int | None = None) -> DiffusionImagePipeline:
+    torch.manual_seed(0)
+    unet = UNet2DModel(**default_unet_config(8, 1, num_classes, block_out_channels=(8, 16, 16))).eval()
+    pipe = DiffusionImagePipeline(unet=unet, scheduler=DDIMScheduler(num_train_timesteps=50))  # DDIM: no step noise
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_gan(num_classes: int | None = None) -> GANPipeline:
+    torch.manual_seed(0)
+    config = GANConfig(**TINY_GAN, num_classes=num_classes)
+    return GANPipeline(gan_generator=GANGenerator(config).eval())
+
+
+def tiny_pixel_gpt(num_classes: int | None = None) -> PixelGPTPipeline:
+    torch.manual_seed(0)
+    config = HfgenGPTConfig(
+        vocab_size=PixelVocabulary(17, num_classes).vocab_size, max_position_embeddings=65, hidden_size=32,
+        num_hidden_layers=2, num_attention_heads=4,
+    )
+    pipe = PixelGPTPipeline(model=HfgenGPTForCausalLM(config).eval(), resolution=8, grey_levels=17, num_classes=num_classes)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def sample(pipe, seed: int = 0, **kwargs) -> torch.Tensor:
+    if isinstance(pipe, DiffusionImagePipeline):
+        kwargs = {"num_inference_steps": 3} | kwargs
+    return pipe(generator=torch.manual_seed(seed), output_type="pt", **kwargs).images
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_guidance_of_at_most_one_on_an_unconditional_model_is_no_guidance(scale):
+    pipe = tiny_diffusion()
+    torch.testing.assert_close(sample(pipe, batch_size=2, guidance_scale=scale), sample(pipe, batch_size=2), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="needs a class-conditional model"):
+        sample(pipe, batch_size=2, guidance_scale=2.0)
+    conditional = tiny_diffusion(num_classes=3)  # and on a conditional model 1.0 needs no labels either
+    torch.testing.assert_close(sample(conditional, guidance_scale=scale), sample(conditional), rtol=0, atol=0)
+
+
+PIPELINES = {"diffusion": tiny_diffusion, "gan": tiny_gan, "pixel_gpt": tiny_pixel_gpt}
+
+
+@pytest.mark.parametrize("family", PIPELINES)
+def test_batch_size_comes_from_the_class_labels_and_each_label_can_have_several_images(family):
+    pipe = PIPELINES[family](num_classes=3)
+    from_labels = sample(pipe, class_labels=[0, 1, 2])
+    assert from_labels.shape[0] == 3
+    torch.testing.assert_close(from_labels, sample(pipe, batch_size=3, class_labels=[0, 1, 2]), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="Got 3 class_labels for batch_size 2"):
+        sample(pipe, batch_size=2, class_labels=[0, 1, 2])
+    # num_images_per_prompt: each label's images side by side, as if the labels were repeated
+    per_prompt = sample(pipe, class_labels=[0, 2], num_images_per_prompt=2)
+    torch.testing.assert_close(per_prompt, sample(pipe, class_labels=[0, 0, 2, 2]), rtol=0, atol=0)
+    assert sample(pipe, batch_size=2, class_labels=1, num_images_per_prompt=3).shape[0] == 6
+    with pytest.raises(ValueError, match="num_images_per_prompt must be a positive integer"):
+        sample(pipe, class_labels=0, num_images_per_prompt=0)
+
+
+def test_a_diffusion_callback_sees_every_step_and_can_stop_early():
+    pipe = tiny_diffusion()
+    steps = []
+
+    def record(pipe, step, timestep, tensors):
+        steps.append((step, int(timestep), tensors["latents"].clone()))
+        return tensors
+
+    images = sample(pipe, batch_size=2, num_inference_steps=4, callback_on_step_end=record)
+    assert [step for step, _, _ in steps] == [0, 1, 2, 3]
+    assert [timestep for _, timestep, _ in steps] == pipe.scheduler.timesteps.tolist()
+    assert all(latents.shape == (2, 1, 8, 8) for _, _, latents in steps)
+    torch.testing.assert_close(images, (steps[-1][2] / 2 + 0.5).clamp(0, 1))  # the last step's latents are the images
+
+    def stop_after_two(pipe, step, timestep, tensors):
+        pipe._interrupt = step == 1
+        return tensors
+
+    early = sample(pipe, batch_size=2, num_inference_steps=4, callback_on_step_end=stop_after_two)
+    torch.testing.assert_close(early, (steps[1][2] / 2 + 0.5).clamp(0, 1))
+    assert pipe.interrupt
+    sample(pipe, batch_size=2, num_inference_steps=4, callback_on_step_end=record)
+    assert len(steps) == 8  # the next call resets the flag and runs every step
+
+    blank = sample(pipe, batch_size=2, callback_on_step_end=lambda pipe, step, t, tensors: {"latents": tensors["latents"] * 0})
+    torch.testing.assert_close(blank, torch.full((2, 1, 8, 8), 0.5))  # what a callback returns replaces the latents
+    with pytest.raises(ValueError, match=r"callback_on_step_end_tensor_inputs \['noise'\]"):
+        sample(pipe, callback_on_step_end=record, callback_on_step_end_tensor_inputs=["noise"])
+
+
+def test_diffusion_starts_from_given_latents():
+    pipe = tiny_diffusion()
+    noise = randn_tensor((2, 1, 8, 8), generator=torch.manual_seed(3))
+    torch.testing.assert_close(sample(pipe, seed=0, latents=noise, batch_size=2), sample(pipe, seed=3, batch_size=2))
+    with pytest.raises(ValueError, match=r"latents must have shape \(3, 1, 8, 8\)"):
+        sample(pipe, batch_size=3, latents=noise)
+
+
+def test_a_pixel_gpt_callback_sees_every_pixel_and_can_stop_early_or_replace_the_newest():
+    pipe = tiny_pixel_gpt()
+    seen = []
+
+    def record(pipe, step, position, tensors):
+        seen.append((step, position, tensors["tokens"]))
+        return tensors
+
+    sample(pipe, batch_size=2, callback_on_step_end=record)
+    assert [position for _, position, _ in seen] == list(range(1, 65))
+    assert all(tokens.shape == (2, 65) for _, _, tokens in seen)
+    assert not torch.equal(seen[10][2], seen[20][2])  # each step's own copy
+
+    def stop_after_ten(pipe, step, position, tensors):
+        pipe._interrupt = step == 9
+        return tensors
+
+    stopped = sample(pipe, batch_size=2, callback_on_step_end=stop_after_ten).flatten(1)  # (2, 64) raster order
+    torch.testing.assert_close(stopped[:, :10], seen[9][2][:, 1:11].float() / 16)
+    assert torch.all(stopped[:, 10:] == 0)  # never sampled
+
+    def white(pipe, step, position, tensors):
+        tensors["tokens"][:, position] = 16
+        return tensors
+
+    assert torch.all(sample(pipe, batch_size=2, callback_on_step_end=white) == 1)
+
+    def rewrite_history(pipe, step, position, tensors):
+        tensors["tokens"][:, 1] = (tensors["tokens"][:, 1] + 1) % 17
+        return tensors
+
+    with pytest.raises(ValueError, match="may only replace the newest token"):
+        sample(pipe, callback_on_step_end=rewrite_history)
