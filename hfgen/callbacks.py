@@ -14,7 +14,10 @@ from typing import Any
 import torch
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 
-StepCallback = Callable[[Any, int, Any, dict[str, torch.Tensor]], dict[str, torch.Tensor]] | PipelineCallback | MultiPipelineCallbacks
+# callback(pipe, step, timestep, callback_kwargs) -> tensors to replace, or one of diffusers' callback objects
+StepCallback = (
+    Callable[[Any, int, Any, dict[str, torch.Tensor]], dict[str, torch.Tensor]] | PipelineCallback | MultiPipelineCallbacks
+)
 
 
 class StepCallbacksMixin:
@@ -44,7 +47,12 @@ class StepCallbacksMixin:
         return list(tensor_inputs)
 
     def end_step(
-        self, callback: StepCallback | None, tensor_inputs: list[str], step: int, timestep: Any, tensors: dict[str, torch.Tensor]
+        self,
+        callback: StepCallback | None,
+        tensor_inputs: list[str],
+        step: int,
+        timestep: Any,
+        tensors: dict[str, torch.Tensor],
     ) -> dict[str, torch.Tensor]:
         """Hand the callback the requested tensors; -> `tensors` with whatever it returned replacing them."""
         if callback is None:

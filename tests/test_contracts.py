@@ -91,16 +91,18 @@ def test_eager_attention_matches_sdpa_and_returns_attention_weights():
     assert (sdpa.config._attn_implementation, eager.config._attn_implementation) == ("sdpa", "eager")
     mask = torch.ones_like(IDS)
     mask[1, :2] = 0  # left padding
-    for attention_mask in (None, mask):
+    for attention_mask in (torch.ones_like(IDS), mask):
         expected = sdpa(IDS, attention_mask=attention_mask).logits
         outputs = eager(IDS, attention_mask=attention_mask, output_attentions=True)
-        torch.testing.assert_close(outputs.logits[mask.bool()], expected[mask.bool()], rtol=1e-5, atol=1e-5)
+        real = attention_mask.bool()  # padded positions' outputs are meaningless in both
+        torch.testing.assert_close(outputs.logits[real], expected[real], rtol=1e-5, atol=1e-5)
     assert len(outputs.attentions) == 2
+    future = torch.ones(7, 7, dtype=torch.bool).triu(diagonal=1)
     for weights in outputs.attentions:
         assert weights.shape == (2, 4, 7, 7)
         torch.testing.assert_close(weights.sum(-1), torch.ones(2, 4, 7))
-        future = torch.ones(7, 7, dtype=torch.bool).triu(diagonal=1)
-        assert torch.all(weights[0][:, future] == 0) and torch.all(weights[1, :, 2:][:, future[2:]] == 0)  # causal (real queries)
+        assert torch.all(weights[0][:, future] == 0)  # causal: no query attends to a later key
+        assert torch.all(weights[1, :, 2:][:, future[2:]] == 0)  # (the real queries of the padded row too)
         assert torch.all(weights[1, :, 2:, :2] == 0)  # and no real token attends to padding
     # Switching kernels on a loaded model reaches the attention too.
     sdpa.set_attn_implementation("eager")
@@ -111,6 +113,17 @@ def test_eager_attention_matches_sdpa_and_returns_attention_weights():
 def test_unsupported_attention_implementations_are_refused(implementation):
     with pytest.raises((ValueError, ImportError)):
         tiny_gpt(attn_implementation=implementation)
+
+
+# 4. Static-cache generation (declared by transformers for every model with a `Cache`) matches the dynamic cache.
+#    `_can_compile_fullgraph` stays undeclared: fullgraph compilation of the decode step breaks (see README).
+def test_static_cache_generation_matches_the_dynamic_cache_with_left_padding():
+    model = tiny_gpt(pad_token_id=0)
+    mask = torch.ones_like(IDS)
+    mask[1, :3] = 0
+    prompt = IDS.masked_fill(mask == 0, 0)
+    run = lambda **kwargs: model.generate(prompt, attention_mask=mask, max_new_tokens=6, do_sample=False, **kwargs)
+    assert torch.equal(run(cache_implementation="static"), run())
 
 
 # 5. The discriminator's _init_weights sets every parameter and buffer, so what a checkpoint lacks is never garbage.
@@ -182,7 +195,8 @@ def test_a_conditional_discriminator_warm_started_from_an_unconditional_one_give
 def test_a_checkpoint_missing_the_logit_layer_loads_finite(tmp_path, uninitialised_memory_is_nan):
     tiny_discriminator().save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
-    save_file({k: v for k, v in weights.items() if not k.startswith("to_logit.")}, tmp_path / "model.safetensors", {"format": "pt"})
+    kept = {name: tensor for name, tensor in weights.items() if not name.startswith("to_logit.")}
+    save_file(kept, tmp_path / "model.safetensors", {"format": "pt"})
     model = GANDiscriminator.from_pretrained(tmp_path).eval()
     images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert torch.isfinite(model(images).logits).all()
@@ -274,7 +288,8 @@ def test_a_diffusion_callback_sees_every_step_and_can_stop_early():
     sample(pipe, batch_size=2, num_inference_steps=4, callback_on_step_end=record)
     assert len(steps) == 8  # the next call resets the flag and runs every step
 
-    blank = sample(pipe, batch_size=2, callback_on_step_end=lambda pipe, step, t, tensors: {"latents": tensors["latents"] * 0})
+    zero = lambda pipe, step, timestep, tensors: {"latents": tensors["latents"] * 0}
+    blank = sample(pipe, batch_size=2, callback_on_step_end=zero)
     torch.testing.assert_close(blank, torch.full((2, 1, 8, 8), 0.5))  # what a callback returns replaces the latents
     with pytest.raises(ValueError, match=r"callback_on_step_end_tensor_inputs \['noise'\]"):
         sample(pipe, callback_on_step_end=record, callback_on_step_end_tensor_inputs=["noise"])
