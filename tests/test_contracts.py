@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import DDIMScheduler, UNet2DModel
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback, SDCFGCutoffCallback
 from diffusers.utils.torch_utils import randn_tensor
 from safetensors.torch import load_file, save_file
 from torch.nn.utils import parametrize
@@ -293,6 +294,21 @@ def test_a_diffusion_callback_sees_every_step_and_can_stop_early():
     torch.testing.assert_close(blank, torch.full((2, 1, 8, 8), 0.5))  # what a callback returns replaces the latents
     with pytest.raises(ValueError, match=r"callback_on_step_end_tensor_inputs \['noise'\]"):
         sample(pipe, callback_on_step_end=record, callback_on_step_end_tensor_inputs=["noise"])
+
+
+def test_diffusers_callback_objects_name_their_own_tensor_inputs():
+    class CountSteps(PipelineCallback):
+        tensor_inputs = ["latents"]
+
+        def callback_fn(self, pipeline, step_index, timestep, callback_kwargs):
+            self.steps = step_index + 1
+            return callback_kwargs
+
+    pipe, counter = tiny_diffusion(), CountSteps()
+    sample(pipe, num_inference_steps=3, callback_on_step_end=MultiPipelineCallbacks([counter]))
+    assert counter.steps == 3
+    with pytest.raises(ValueError, match=r"\['prompt_embeds'\] are not offered by DiffusionImagePipeline"):
+        sample(pipe, callback_on_step_end=SDCFGCutoffCallback(cutoff_step_ratio=0.5))  # a text-to-image callback
 
 
 def test_diffusion_starts_from_given_latents():
