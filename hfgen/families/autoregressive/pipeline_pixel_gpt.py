@@ -11,8 +11,8 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from PIL import Image
 from transformers.cache_utils import DynamicCache
 
-from ...data.pixels import PixelVocabulary, images_to_uint8, raster, uint8_to_levels, unraster
 from ...callbacks import StepCallback, StepCallbacksMixin
+from ...data.pixels import PixelVocabulary, images_to_uint8, raster, uint8_to_levels, unraster
 from ...images import OutputType, postprocess
 from ...labels import batch_and_class_labels, class_label_tensor
 from .modeling_hfgen_gpt import HfgenGPTForCausalLM
