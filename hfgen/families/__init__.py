@@ -39,6 +39,17 @@ class ZooPlan:
 
     max_steps: int
     flags: tuple[str, ...] = ()
+    prerequisite: ZooPrerequisite | None = None
+    """A model of another family the zoo trains first (latent diffusion's autoencoder)."""
+
+
+@dataclass(frozen=True)
+class ZooPrerequisite:
+    """Another family's model that a family trains on top of: trained with `plan`, passed as `flag FOLDER`."""
+
+    family: str
+    flag: str
+    plan: ZooPlan
 
 
 @dataclass(frozen=True)
