@@ -29,6 +29,7 @@ REGISTRY: dict[str, str] = {
     "vae": "hfgen.families.vae.family",
     "gan": "hfgen.families.gan.family",
     "autoregressive": "hfgen.families.autoregressive.family",
+    "latent-diffusion": "hfgen.families.latent_diffusion.family",
 }
 """Command-line name -> the module whose `FAMILY` describes it, in the order tables and help list them."""
 
