@@ -180,3 +180,17 @@ def test_bad_vae_is_one_clear_line(extra, message, spatial_vae, trained, tmp_pat
     assert main([*argv, *(arg.format(**paths) for arg in extra)]) == 2
     last_line = capsys.readouterr().err.strip().splitlines()[-1]  # after transformers' "Loading weights" bar
     assert last_line.startswith("hfgen: error:") and message in last_line, last_line
+
+
+def test_zoo_trains_the_vae_it_needs_first(extractor_cache, tmp_path, capsys):
+    assert main(["zoo", "--budget", "tiny", "--families", "latent-diffusion", "--output_dir", str(tmp_path), "--num_samples", "32"]) == 0
+    models = tmp_path / "models"
+    vae, ldm = models / "latent-diffusion-vae", models / "latent-diffusion"
+    assert sorted(p.name for p in models.iterdir()) == [ldm.name, vae.name]
+    assert json.loads((vae / "vae" / "config.json").read_text())["spatial_latent"] is True
+    readme = (tmp_path / "README.md").read_text()
+    assert f"hfgen train vae --dataset digits --output_dir {vae}" in readme
+    assert f"--vae {vae}" in readme and "| latent-diffusion |" in readme
+    for folder in (vae, ldm):  # both folders load and sample like any hfgen model
+        load_pipeline(str(folder))
+        assert main(["sample", str(folder), "--num_images", "2", "--steps", "2", "--output", str(tmp_path / f"{folder.name}.png")]) == 0
