@@ -136,7 +136,8 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
         try:
             seconds = 0.0  # a family's train time includes the model it needs first
             for name, argv in training_runs(args, family, folder):
-                log(f"training {name} for {family} ({number}/{len(families)}): hfgen train {name} {' '.join(argv)}")
+                what = family if name == family else f"{name}, which {family} needs first,"
+                log(f"training {what} ({number}/{len(families)}): hfgen train {name} {' '.join(argv)}")
                 seconds += train(name, argv).train_seconds
             trained[family] = (folder, seconds)
         except Exception as error:  # one broken family must not cost the others' hours: report it instead
