@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from ..images import image_grid
 from ..loading import load_pipeline
-from ..families import family_names, get_family
+from ..families import ZooPlan, ZooPrerequisite, family_names, get_family
 from ..training.launch import train
 from ..training.trainer import LOG_FILE
 from .evaluate import Evaluation, Evaluator, markdown_table
@@ -95,15 +95,30 @@ def available_families(names: list[str]) -> tuple[list[str], dict[str, str]]:
     return available, missing
 
 
-def train_argv(args: ZooArguments, family: str, output_dir: Path) -> list[str]:
-    plan = get_family(family).zoo[args.budget]
+def train_argv(args: ZooArguments, family: str, output_dir: Path, plan: ZooPlan | None = None) -> list[str]:
+    plan = plan or get_family(family).zoo[args.budget]
     steps = args.max_steps or plan.max_steps
+    prerequisite = plan.prerequisite
     return [
         "--dataset", args.dataset, *(["--data_dir", args.data_dir] if args.data_dir else []),
         "--output_dir", str(output_dir), "--seed", str(args.seed), "--max_steps", str(steps),
         "--sample_steps", str(steps), "--checkpointing_steps", str(steps),  # one final grid, no mid-run checkpoints
         *BUDGETS[args.budget].training, *plan.flags,
+        *([prerequisite.flag, str(prerequisite_folder(output_dir, prerequisite))] if prerequisite else []),
     ]
+
+
+def prerequisite_folder(output_dir: Path, prerequisite: ZooPrerequisite) -> Path:
+    """Where the model a family builds on is trained: models/latent-diffusion-vae next to models/latent-diffusion."""
+    return output_dir.with_name(f"{output_dir.name}-{prerequisite.family}")
+
+
+def training_runs(args: ZooArguments, family: str, output_dir: Path) -> list[tuple[str, list[str]]]:
+    """(family, argv) of each `hfgen train` the zoo runs for `family`: the model it needs first, then its own."""
+    plan = get_family(family).zoo[args.budget]
+    first = plan.prerequisite
+    before = [(first.family, train_argv(args, first.family, prerequisite_folder(output_dir, first), first.plan))] if first else []
+    return [*before, (family, train_argv(args, family, output_dir, plan))]
 
 
 def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
@@ -118,10 +133,13 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
     trained: dict[str, tuple[Path, float]] = {}
     for number, family in enumerate(families, 1):
         folder = output_dir / "models" / family
-        argv = train_argv(args, family, folder)
-        log(f"training {family} ({number}/{len(families)}): hfgen train {family} {' '.join(argv)}")
         try:
-            trained[family] = (folder, train(family, argv).train_seconds)
+            seconds = 0.0  # a family's train time includes the model it needs first
+            for name, argv in training_runs(args, family, folder):
+                what = family if name == family else f"{name}, which {family} needs first,"
+                log(f"training {what} ({number}/{len(families)}): hfgen train {name} {' '.join(argv)}")
+                seconds += train(name, argv).train_seconds
+            trained[family] = (folder, seconds)
         except Exception as error:  # one broken family must not cost the others' hours: report it instead
             missing[family] = f"training failed: {type(error).__name__}: {error}"
             log(f"{family}: {missing[family]}")
@@ -196,7 +214,9 @@ def write_report(
     results = {"dataset": args.dataset, "budget": args.budget, "num_samples": num_samples, "seed": args.seed,
                "feature_extractor": extractor, "rows": table, "missing": missing}
     (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
-    commands = "\n".join(f"hfgen train {f} {' '.join(train_argv(args, f, folder))}" for f, (folder, _) in trained.items())
+    commands = "\n".join(
+        f"hfgen train {name} {' '.join(argv)}" for f, (folder, _) in trained.items() for name, argv in training_runs(args, f, folder)
+    )
     lines = [
         f"# hfgen zoo: {args.dataset}",
         "",

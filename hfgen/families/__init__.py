@@ -29,6 +29,7 @@ REGISTRY: dict[str, str] = {
     "vae": "hfgen.families.vae.family",
     "gan": "hfgen.families.gan.family",
     "autoregressive": "hfgen.families.autoregressive.family",
+    "latent-diffusion": "hfgen.families.latent_diffusion.family",
 }
 """Command-line name -> the module whose `FAMILY` describes it, in the order tables and help list them."""
 
@@ -39,6 +40,17 @@ class ZooPlan:
 
     max_steps: int
     flags: tuple[str, ...] = ()
+    prerequisite: ZooPrerequisite | None = None
+    """A model of another family the zoo trains first (latent diffusion's autoencoder)."""
+
+
+@dataclass(frozen=True)
+class ZooPrerequisite:
+    """Another family's model that a family trains on top of: trained with `plan`, passed as `flag FOLDER`."""
+
+    family: str
+    flag: str
+    plan: ZooPlan
 
 
 @dataclass(frozen=True)

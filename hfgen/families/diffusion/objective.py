@@ -61,12 +61,17 @@ class DiffusionObjective(Objective):
             prediction_type=arguments.prediction_type,
         )
 
+    def denoised_shape(self) -> tuple[int, int]:
+        """(channels, side) of what the UNet denoises: the images themselves (latent diffusion: its latents)."""
+        return self.info.channels, self.info.resolution
+
     def unet_config(self) -> dict:
         if self.arguments.unet_config:
             return json.loads(open(self.arguments.unet_config).read())
+        channels, side = self.denoised_shape()
         return default_unet_config(
-            self.info.resolution,
-            self.info.channels,
+            side,
+            channels,
             self.info.num_classes if self.arguments.class_conditional else None,
             tuple(self.arguments.block_out_channels) if self.arguments.block_out_channels else None,
             self.arguments.layers_per_block,
@@ -79,16 +84,20 @@ class DiffusionObjective(Objective):
         return self.dataset.with_transform(image_transform(self.info.resolution, self.info.channels))
 
     def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:
-        images = batch["pixel_values"]  # (B, C, H, W) in [-1, 1]
-        noise = torch.randn_like(images)
-        timesteps = torch.randint(0, self.scheduler.config.num_train_timesteps, (images.shape[0],), device=images.device)
-        noisy = self.scheduler.add_noise(images, noise, timesteps)
-        labels = self._dropped_labels(batch.get("labels")) if self.arguments.class_conditional else None
-        prediction = modules["unet"](noisy, timesteps, class_labels=labels).sample
+        return self.denoising_loss(batch["pixel_values"], batch.get("labels"), modules["unet"])  # images in [-1, 1]
+
+    def denoising_loss(self, clean: torch.Tensor, labels: torch.Tensor | None, unet: nn.Module) -> ObjectiveOutput:
+        """Noise `clean` (B, C, H, W) - images, or latent diffusion's scaled latents - to random timesteps and
+        regress the noise (or v) with `unet`."""
+        noise = torch.randn_like(clean)
+        timesteps = torch.randint(0, self.scheduler.config.num_train_timesteps, (clean.shape[0],), device=clean.device)
+        noisy = self.scheduler.add_noise(clean, noise, timesteps)
+        labels = self._dropped_labels(labels) if self.arguments.class_conditional else None
+        prediction = unet(noisy, timesteps, class_labels=labels).sample
         if self.arguments.prediction_type == "epsilon":
             target = noise
         else:
-            target = self.scheduler.get_velocity(images, noise, timesteps)
+            target = self.scheduler.get_velocity(clean, noise, timesteps)
         return ObjectiveOutput(F.mse_loss(prediction.float(), target.float()))
 
     def _dropped_labels(self, labels: torch.Tensor) -> torch.Tensor:

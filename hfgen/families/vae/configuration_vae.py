@@ -11,16 +11,18 @@ Likelihood = Literal["categorical", "logistic", "bernoulli", "gaussian"]
 
 class VAEConfig(PretrainedConfig):
     r"""
-    Configuration of a [`VAEModel`]: a convolutional encoder to a diagonal Gaussian over a latent vector, a
-    standard normal prior, and a convolutional decoder that outputs the parameters of p(x | z).
+    Configuration of a [`VAEModel`]: a convolutional encoder to a diagonal Gaussian over a latent vector (or,
+    with `spatial_latent`, a latent feature map as in diffusers' `AutoencoderKL`), a standard normal prior, and
+    a convolutional decoder that outputs the parameters of p(x | z).
 
     Args:
         image_size (`int`, *optional*, defaults to 28):
             Side of the square images in pixels; must be divisible by `2 ** len(block_out_channels)`.
         num_channels (`int`, *optional*, defaults to 1):
             1 (grey) or 3 (RGB).
-        latent_dim (`int`, *optional*, defaults to 16):
-            Size of the latent vector z.
+        latent_dim (`int`, *optional*):
+            Size of the latent vector z; defaults to 16. With `spatial_latent` it is the number of latent values,
+            `latent_channels * (image_size / f) ** 2` with `f = 2 ** len(block_out_channels)`, derived.
         block_out_channels (`tuple[int]`, *optional*, defaults to `(32, 64)`):
             Channels of each encoder level; each level halves the image side (the decoder mirrors them).
         hidden_dim (`int`, *optional*, defaults to 256):
@@ -40,6 +42,14 @@ class VAEConfig(PretrainedConfig):
             Standard deviation of the fixed-variance Gaussian, on the [-1, 1] pixel scale.
         beta (`float`, *optional*, defaults to 1.0):
             Weight of the KL term (beta-VAE, Higgins et al. 2017); 1.0 is the ELBO.
+        spatial_latent (`bool`, *optional*, defaults to `False`):
+            A fully convolutional VAE whose latent is a feature map of `latent_channels` x (H / f) x (W / f), the
+            shape a diffusion UNet can denoise (latent diffusion). Off: a vector through `hidden_dim` (unused on).
+        latent_channels (`int`, *optional*, defaults to 4):
+            Channels of the spatial latent (Stable Diffusion's VAE has 4).
+        scaling_factor (`float`, *optional*, defaults to 1.0):
+            Latents are multiplied by it before a diffusion model sees them, so they have unit variance (Stable
+            Diffusion's 0.18215); `hfgen train latent-diffusion` measures it on its training set (1 / std).
 
     Example:
     ```py
@@ -48,6 +58,8 @@ class VAEConfig(PretrainedConfig):
     >>> model = VAEModel(config)
     >>> model.sample(4).shape
     torch.Size([4, 1, 8, 8])
+    >>> VAEConfig(image_size=8, grey_levels=17, block_out_channels=(32,), spatial_latent=True, latent_channels=2).latent_shape
+    (2, 4, 4)
     ```
     """
 
@@ -57,7 +69,7 @@ class VAEConfig(PretrainedConfig):
         self,
         image_size: int = 28,
         num_channels: int = 1,
-        latent_dim: int = 16,
+        latent_dim: int | None = None,
         block_out_channels: tuple[int, ...] | list[int] = (32, 64),
         hidden_dim: int = 256,
         likelihood: Likelihood = "categorical",
@@ -65,6 +77,9 @@ class VAEConfig(PretrainedConfig):
         gaussian_variance: Literal["fixed", "learned"] = "fixed",
         gaussian_std: float = 0.1,
         beta: float = 1.0,
+        spatial_latent: bool = False,
+        latent_channels: int = 4,
+        scaling_factor: float = 1.0,
         **kwargs,
     ) -> None:
         block_out_channels = tuple(block_out_channels)
@@ -78,9 +93,21 @@ class VAEConfig(PretrainedConfig):
                 f"image_size {image_size} is not divisible by 2 ** {len(block_out_channels)} = {factor} (one halving per "
                 f"entry of block_out_channels {list(block_out_channels)}): use fewer levels or another image size."
             )
-        for name, value in {"latent_dim": latent_dim, "hidden_dim": hidden_dim}.items():
+        for name, value in {"hidden_dim": hidden_dim, "latent_channels": latent_channels, "scaling_factor": scaling_factor}.items():
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}.")
+        if spatial_latent:
+            spatial_size = latent_channels * (image_size // factor) ** 2
+            if latent_dim not in (None, spatial_size):
+                raise ValueError(
+                    f"latent_dim {latent_dim} contradicts the spatial latent {latent_channels} x {image_size // factor} x "
+                    f"{image_size // factor} = {spatial_size}: drop latent_dim (it is derived) or change latent_channels."
+                )
+            latent_dim = spatial_size
+        elif latent_dim is None:
+            latent_dim = 16
+        if latent_dim <= 0:
+            raise ValueError(f"latent_dim must be positive, got {latent_dim}.")
         if likelihood not in ("categorical", "logistic", "bernoulli", "gaussian"):
             raise ValueError(f"likelihood must be 'categorical', 'logistic', 'bernoulli' or 'gaussian', got {likelihood!r}.")
         if grey_levels < 2:
@@ -101,7 +128,18 @@ class VAEConfig(PretrainedConfig):
         self.gaussian_variance = gaussian_variance
         self.gaussian_std = gaussian_std
         self.beta = beta
+        self.spatial_latent = spatial_latent
+        self.latent_channels = latent_channels
+        self.scaling_factor = scaling_factor
         super().__init__(**kwargs)
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one latent: (latent_dim,), or (latent_channels, H / f, W / f) with `spatial_latent`."""
+        if not self.spatial_latent:
+            return (self.latent_dim,)
+        side = self.image_size // 2 ** len(self.block_out_channels)
+        return (self.latent_channels, side, side)
 
     @property
     def parameters_per_pixel(self) -> int:

@@ -22,7 +22,11 @@ from .distributions import LIKELIHOODS, DiagonalGaussian, standard_normal_log_pr
 
 
 class VAEEncoder(nn.Module):
-    """(B, C, H, W) -> the mean and log-variance of q(z | x), each (B, Z)."""
+    """(B, C, H, W) -> the mean and log-variance of q(z | x), each flattened to (B, Z).
+
+    The downsampling convolutions end in a vector head (flatten -> `hidden_dim` -> Z) or, with
+    `spatial_latent`, in a 3x3 convolution to a (latent_channels, H / f, W / f) map (AutoencoderKL's shape).
+    """
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
@@ -30,14 +34,20 @@ class VAEEncoder(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(config.num_channels, channels[0], 3, padding=1), nn.SiLU()]
         for c_in, c_out in zip(channels[:1] + channels[:-1], channels):
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.SiLU()]  # halves the side
-        side = config.image_size // 2 ** len(channels)
-        self.features = nn.Sequential(*layers, nn.Flatten())
-        self.hidden = nn.Sequential(nn.Linear(channels[-1] * side * side, config.hidden_dim), nn.SiLU())
-        self.moments = nn.Linear(config.hidden_dim, 2 * config.latent_dim)
+        if config.spatial_latent:
+            self.features = nn.Sequential(*layers)
+            self.hidden = nn.Identity()
+            self.moments = nn.Conv2d(channels[-1], 2 * config.latent_channels, 3, padding=1)
+        else:
+            side = config.image_size // 2 ** len(channels)
+            self.features = nn.Sequential(*layers, nn.Flatten())
+            self.hidden = nn.Sequential(nn.Linear(channels[-1] * side * side, config.hidden_dim), nn.SiLU())
+            self.moments = nn.Linear(config.hidden_dim, 2 * config.latent_dim)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, logvar = self.moments(self.hidden(self.features(images))).chunk(2, dim=1)  # (B, Z) each
-        return mean, logvar
+        moments = self.moments(self.hidden(self.features(images)))  # (B, 2Z) or (B, 2c, h, w)
+        mean, logvar = moments.chunk(2, dim=1)
+        return mean.flatten(1), logvar.flatten(1)  # (B, Z) each
 
 
 class VAEDecoder(nn.Module):
@@ -47,11 +57,16 @@ class VAEDecoder(nn.Module):
         super().__init__()
         channels = config.block_out_channels
         side = config.image_size // 2 ** len(channels)
-        self.hidden = nn.Sequential(
-            nn.Linear(config.latent_dim, config.hidden_dim), nn.SiLU(),
-            nn.Linear(config.hidden_dim, channels[-1] * side * side), nn.SiLU(),
-            nn.Unflatten(1, (channels[-1], side, side)),
-        )
+        if config.spatial_latent:
+            self.hidden = nn.Sequential(
+                nn.Unflatten(1, config.latent_shape), nn.Conv2d(config.latent_channels, channels[-1], 3, padding=1), nn.SiLU(),
+            )
+        else:
+            self.hidden = nn.Sequential(
+                nn.Linear(config.latent_dim, config.hidden_dim), nn.SiLU(),
+                nn.Linear(config.hidden_dim, channels[-1] * side * side), nn.SiLU(),
+                nn.Unflatten(1, (channels[-1], side, side)),
+            )
         layers: list[nn.Module] = []
         for c_in, c_out in zip(channels[::-1], channels[::-1][1:] + channels[:1]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.SiLU()]  # doubles the side
@@ -153,17 +168,23 @@ class VAEModel(PreTrainedModel):
     # -- the latent space -------------------------------------------------------------------------------------
 
     def encode(self, pixel_values: torch.Tensor) -> DiagonalGaussian:
-        """Images (B, C, H, W) in [-1, 1] -> the posterior q(z | x) over (B, Z) latents."""
+        """Images (B, C, H, W) in [-1, 1] -> the posterior q(z | x) over (B, Z) latents.
+
+        A spatial latent is flattened too, so every latent walk and bound works unchanged; view it as the
+        feature map with `.view(-1, *model.config.latent_shape)`.
+        """
         return DiagonalGaussian(*self.encoder(self.likelihood.prepare(self._check_images(pixel_values))))
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Latents (B, Z) -> images E[x | z], (B, C, H, W) in [-1, 1]."""
-        if latents.ndim != 2 or latents.shape[1] != self.config.latent_dim:
+        """Latents (B, Z), or (B, *config.latent_shape) for a spatial latent -> images E[x | z], (B, C, H, W) in [-1, 1]."""
+        shapes = {(self.config.latent_dim,), tuple(self.config.latent_shape)}
+        if latents.ndim < 2 or tuple(latents.shape[1:]) not in shapes:
+            expected = " or ".join(f"(batch, {', '.join(map(str, shape))})" for shape in sorted(shapes, key=len))
             raise ValueError(
-                f"decode takes latents of shape (batch, {self.config.latent_dim}), got {tuple(latents.shape)}: "
+                f"decode takes latents of shape {expected}, got {tuple(latents.shape)}: "
                 "pass encode(images).mean or a sample of that shape."
             )
-        return self.likelihood.mean(self.decoder(latents.to(self.dtype)))
+        return self.likelihood.mean(self.decoder(latents.flatten(1).to(self.dtype)))
 
     def sample(self, num: int, generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
         """`num` new images: z ~ N(0, I) decoded to E[x | z], (num, C, H, W) in [-1, 1]."""

@@ -26,7 +26,7 @@ VALIDATION_IMAGES = 1000
 class VAEArguments:
     """Build the VAE config (saved with the weights) and set the training-only KL schedule."""
 
-    latent_dim: int = field(default=16, metadata={"help": "Size of the latent vector z."})
+    latent_dim: int | None = field(default=None, metadata={"help": "Size of the latent vector z (default 16; derived with --spatial_latent)."})
     block_out_channels: list[int] | None = field(
         default=None, metadata={"help": "Channels per encoder level, each halving the side (default 32 64)."}
     )
@@ -42,6 +42,11 @@ class VAEArguments:
         default=0, metadata={"help": "Ramp the KL weight linearly from 0 to beta over this many training batches."}
     )
     free_bits: float = field(default=0.0, metadata={"help": "Nats per latent dimension the KL may use unpenalised."})
+    spatial_latent: bool = field(
+        default=False,
+        metadata={"help": "A latent feature map latent_channels x H/f x W/f (f = 2 ** levels) that latent diffusion can denoise."},
+    )
+    latent_channels: int = field(default=4, metadata={"help": "Channels of the spatial latent (with --spatial_latent)."})
 
     def __post_init__(self) -> None:
         if self.beta < 0:
@@ -68,6 +73,8 @@ class VAEObjective(Objective):
             image_size=self.info.resolution,
             num_channels=self.info.channels,
             latent_dim=arguments.latent_dim,
+            spatial_latent=arguments.spatial_latent,
+            latent_channels=arguments.latent_channels,
             hidden_dim=arguments.hidden_dim,
             likelihood=arguments.likelihood,
             grey_levels=self.info.grey_levels,

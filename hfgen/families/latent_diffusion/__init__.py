@@ -1,0 +1,3 @@
+from .pipeline_latent_diffusion import LatentDiffusionPipeline
+
+__all__ = ["LatentDiffusionPipeline"]
