@@ -1,4 +1,4 @@
-"""hfgen: a zoo of generative models - GAN, VAE, autoregressive, diffusion - native to the Hugging Face ecosystem.
+"""hfgen: a zoo of generative models - GAN, VAE, autoregressive, diffusion, latent diffusion - native to the Hugging Face ecosystem.
 
 The public names below are imported lazily (transformers' `_LazyModule` idea, with a module `__getattr__`):
 `import hfgen` and `hfgen --help` load no model code, and `from hfgen import VAEPipeline` imports the VAE family
@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "HfgenGPTConfig": "hfgen.families.autoregressive",
     "HfgenGPTForCausalLM": "hfgen.families.autoregressive",
     "HfgenGPTModel": "hfgen.families.autoregressive",
+    "LatentDiffusionPipeline": "hfgen.families.latent_diffusion",
     "PixelGPTPipeline": "hfgen.families.autoregressive",
     "VAEConfig": "hfgen.families.vae",
     "VAEModel": "hfgen.families.vae",
@@ -48,4 +49,5 @@ if TYPE_CHECKING:
     from .families.autoregressive import HfgenGPTConfig, HfgenGPTForCausalLM, HfgenGPTModel, PixelGPTPipeline
     from .families.diffusion import DiffusionImagePipeline
     from .families.gan import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
+    from .families.latent_diffusion import LatentDiffusionPipeline
     from .families.vae import VAEConfig, VAEModel, VAEPipeline

@@ -26,6 +26,7 @@ FROZEN_COMPONENTS = {
     "gan": {"gan_generator": ["hfgen.families.gan.modeling_gan", "GANGenerator"],
             "discriminator": ["hfgen.families.gan.modeling_gan", "GANDiscriminator"]},
     "autoregressive": {"model": ["hfgen.families.autoregressive.modeling_hfgen_gpt", "HfgenGPTForCausalLM"]},
+    "latent-diffusion": {"vae": ["hfgen.families.vae.modeling_vae", "VAEModel"], "unet": ["diffusers", "UNet2DModel"]},
 }
 """Module paths that saved folders name: public API once models are published - they must not move."""
 
