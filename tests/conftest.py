@@ -14,3 +14,12 @@ def extractor_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_ENV, str(folder))
         yield folder
+
+
+@pytest.fixture(scope="module")
+def hub_server(tmp_path_factory):
+    """A Hub-compatible server (olah + uploads, see hub_server.py) on 127.0.0.1, stopped with the module."""
+    from hub_server import HubServer
+
+    with HubServer(tmp_path_factory.mktemp("hub")) as server:
+        yield server
