@@ -23,3 +23,13 @@ def hub_server(tmp_path_factory):
 
     with HubServer(tmp_path_factory.mktemp("hub")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def hub_client(hub_server):
+    """A warm client process (hfgen + huggingface_hub imported with HF_ENDPOINT = the module's hub_server)."""
+    from hub_server import HubClient
+
+    client = HubClient(hub_server)
+    yield client
+    client.close()

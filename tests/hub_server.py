@@ -92,6 +92,60 @@ class HubServer:
         return commit_files(repo, "main", {path: data for path, data in files.items()}, [], "Seed")
 
 
+class HubClient:
+    """One warm Python process that talks to a `HubServer`: `HF_ENDPOINT` is set before `huggingface_hub` is
+    imported, and torch/diffusers are imported once for every call (a fresh process per call costs seconds).
+
+    `run(code)` executes Python there; `cli(*argv)` runs `hfgen <argv>` there. Both return (exit code, stdout,
+    stderr); `token` is that call's HF_TOKEN (None: no token at all).
+    """
+
+    def __init__(self, server: HubServer, python: str = sys.executable, pythonpath: str = str(REPO_ROOT)) -> None:
+        env = {**os.environ, **server.client_env(), "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
+        self.process = subprocess.Popen([python, __file__, "--client"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, env=env)
+
+    def run(self, code: str, token: str | None = TOKEN) -> tuple[int, str, str]:
+        self.process.stdin.write(json.dumps({"code": code, "token": token}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("The Hub client process died.")
+        answer = json.loads(line)
+        return answer["code"], answer["stdout"], answer["stderr"]
+
+    def cli(self, *argv: str, token: str | None = TOKEN) -> tuple[int, str, str]:
+        return self.run(f"from hfgen.cli import main\nexit_code = main({list(map(str, argv))!r})", token)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def _client_loop() -> None:
+    """The `HubClient` side: one JSON request per stdin line, one JSON answer per stdout line."""
+    import contextlib
+    import io
+    import traceback
+
+    answers = sys.stdout
+    for line in sys.stdin:
+        request = json.loads(line)
+        os.environ.pop("HF_TOKEN", None)
+        if request["token"]:
+            os.environ["HF_TOKEN"] = request["token"]
+        out, err, namespace, code = io.StringIO(), io.StringIO(), {"exit_code": 0}, 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                exec(request["code"], namespace)
+                code = namespace["exit_code"]
+            except BaseException:  # report, keep serving
+                traceback.print_exc()
+                code = 1
+        answers.write(json.dumps({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()}) + "\n")
+        answers.flush()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -319,9 +373,11 @@ def hub_app(olah_app, root: Path, endpoint: str):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--client"]:
+        sys.exit(_client_loop())
     parser = argparse.ArgumentParser(description="Run the hfgen test Hub (olah + uploads) on 127.0.0.1.")
     parser.add_argument("--root", type=Path, required=True, help="Folder of the served git repos.")
     parser.add_argument("--port", type=int, default=8090)
     arguments = parser.parse_args()
-    print(f"HF_ENDPOINT=http://127.0.0.1:{arguments.port} HF_TOKEN={TOKEN}", flush=True)
+    print(f"HF_ENDPOINT=http://127.0.0.1:{arguments.port} (token: tests/hub_server.py TOKEN)", flush=True)
     serve(arguments.root, arguments.port)
