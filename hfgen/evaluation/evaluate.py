@@ -261,5 +261,6 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
     if args.update_card:
         from ..hub.cards import update_card
 
-        print(f"wrote {update_card(Path(args.model), results)}")
+        card = update_card(Path(args.model), results)
+        print(f"wrote {card}" if card else f"wrote {Path(args.model) / 'eval_results.json'} (this family has no card template)")
     return results

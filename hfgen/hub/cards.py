@@ -148,14 +148,23 @@ def _component_configs(folder: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def write_card(folder: Path, repo_id: str | None = None) -> Path:
-    """Render the card of `folder` into `folder/README.md` (beside its sample grid and loss curve)."""
+def has_template(folder: Path) -> bool:
+    """Whether the family that trained `folder` has a card template (a family added without one still trains)."""
+    arguments = Path(folder) / TRAINING_ARGS_FILE
+    return arguments.is_file() and (TEMPLATES / f"{json.loads(arguments.read_text())['family']}.md").is_file()
+
+
+def write_card(folder: Path, repo_id: str | None = None) -> Path | None:
+    """Render the card of `folder` into `folder/README.md` (beside its sample grid and loss curve); None when
+    its family has no template in model_cards/."""
+    if not has_template(folder):
+        return None
     path = Path(folder) / CARD_FILE
     render_card(folder, repo_id).save(path)
     return path
 
 
-def update_card(folder: Path, results: dict[str, Any]) -> Path:
+def update_card(folder: Path, results: dict[str, Any]) -> Path | None:
     """Save `hfgen evaluate`'s results beside the card and render it again with the model-index."""
     folder = Path(folder)
     if not (folder / TRAINING_ARGS_FILE).is_file():
