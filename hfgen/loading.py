@@ -110,7 +110,7 @@ def check_component_weights(path: str, index: dict[str, Any], files: list[str]) 
             continue
         inside = [file for file in files if file.startswith(f"{component}/")]
         if not inside:
-            raise OSError(f"{path!r} is missing the {component}/ folder its model_index.json names: the upload is incomplete - push the whole folder written by `hfgen train`.")
+            raise OSError(f"Could not load the weights in {path!r}: the {component}/ folder its model_index.json names is missing - copy or push the whole folder written by `hfgen train`.")
         if f"{component}/config.json" not in inside:
             continue  # a scheduler or tokenizer: configuration only, no weights
         if any(file.endswith(".safetensors") for file in inside):
@@ -118,10 +118,10 @@ def check_component_weights(path: str, index: dict[str, Any], files: list[str]) 
         pickles = [file for file in inside if file.endswith(PICKLE_SUFFIXES)]
         if pickles:
             raise OSError(
-                f"{path!r} has only pickled weights for {component} ({', '.join(pickles)}): hfgen loads safetensors only "
+                f"Could not load the weights in {path!r}: {component} has only pickled weights ({', '.join(pickles)}); hfgen loads safetensors only "
                 "and never unpickles downloaded files - convert them with safetensors' `save_file` and push again."
             )
-        raise OSError(f"{path!r} has no {component}/*.safetensors weights: the upload is incomplete - push the whole folder written by `hfgen train`.")
+        raise OSError(f"Could not load the weights in {path!r}: no {component}/*.safetensors - the folder is incomplete; re-run `hfgen train` or copy or push the whole folder again.")
 
 
 def download_model(repo_id: str, revision: str | None = None) -> str:

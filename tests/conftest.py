@@ -26,8 +26,9 @@ def hub_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def hub_client(hub_server):
-    """A warm client process (hfgen + huggingface_hub imported with HF_ENDPOINT = the module's hub_server)."""
+def hub_client(hub_server, extractor_cache):
+    """A warm client process (hfgen + huggingface_hub imported with HF_ENDPOINT = the module's hub_server),
+    sharing the session's feature-extractor cache."""
     from hub_server import HubClient
 
     client = HubClient(hub_server)

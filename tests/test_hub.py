@@ -7,6 +7,7 @@ imported, and the test process itself stays offline.
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from huggingface_hub import ModelCard, metadata_load
 from safetensors.torch import load_file
 
@@ -115,6 +117,12 @@ def test_family_class_and_cli_load_a_repo_id(trained, hub_client, tmp_path):
     assert code == 0 and stdout.strip() == "GANGenerator", stderr[-3000:]
     code, stdout, stderr = hub_client.cli("sample", "hfgen-test/gan-cli", "--num_images", "4", "--output", tmp_path / "grid.png")
     assert code == 0 and (tmp_path / "grid.png").is_file(), stderr[-3000:]
+    # the dataset comes from the pushed training_args.json
+    code, stdout, stderr = hub_client.cli("evaluate", "hfgen-test/gan-cli", "--num_samples", "16", "--batch_size", "16",
+                                          "--output", tmp_path / "results.json")
+    assert code == 0, stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["dataset"] == "digits" and results["pipeline"] == "GANPipeline" and results["metrics"]["fid"] > 0
 
 
 def test_revision_branch_and_commit(trained, hub_server, hub_client, tmp_path):
@@ -174,7 +182,7 @@ def test_errors_name_what_was_looked_for_and_never_unpickle(trained, hub_server,
     assert lines[0].startswith("error No Hub repo 'hfgen-test/no-such-repo'") and "model_index.json" in lines[0]
     assert lines[1].startswith("error Hub repo 'hfgen-test/vae-errors' has no revision 'no-such-branch'")
     assert lines[2].startswith("error") and "only pickled weights" in lines[2] and "diffusion_pytorch_model.bin" in lines[2]
-    assert lines[3].startswith("error") and "missing the vae/ folder" in lines[3]
+    assert lines[3].startswith("error Could not load the weights") and "the vae/ folder" in lines[3] and "is missing" in lines[3]
     assert lines[4].startswith("error hfgen provides no 'StableDiffusionPipeline' pipeline")
     assert lines[5] == "loaded VAEPipeline"
     assert not marker.exists(), "a downloaded pickle was unpickled"
@@ -205,3 +213,23 @@ def test_token_never_leaks_and_push_errors_are_one_line(trained, hub_server, hub
     texts += [git(served, "show", f"main:{f}") for f in pushed if not f.endswith((".png", ".safetensors"))]
     texts += [p.read_bytes().decode("latin-1") for p in out.rglob("*") if p.is_file()]
     assert not [t for t in texts if TOKEN in t]
+
+
+def png(seed: int) -> bytes:
+    """A 16x16 grey noise PNG (over 150 bytes: olah misreads smaller binary blobs, see hub_server.py)."""
+    buffer = io.BytesIO()
+    Image.fromarray((np.random.default_rng(seed).random((16, 16)) * 255).astype("uint8")).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_train_on_an_image_dataset_repo(hub_server, hub_client, tmp_path):
+    images = {f"{split}/{label}/{i}.png": png(i + 100 * (split == "test")) for split in ("train", "test") for label in "ab" for i in range(4)}
+    hub_server.create_repo("hfgen-test/images", images, repo_type="dataset")
+    out = tmp_path / "vae-on-hub-images"
+    code, _, stderr = hub_client.cli("train", "vae", "--dataset", "hfgen-test/images", *get_family("vae").zoo["tiny"].flags, *TINY,
+                                     "--output_dir", out)
+    assert code == 0, stderr[-3000:]
+    arguments = json.loads((out / "training_args.json").read_text())
+    assert arguments["data"]["dataset"] == "hfgen-test/images"
+    assert json.loads((out / "vae" / "config.json").read_text())["image_size"] == 16
+    assert "hfgen-test/images" in ModelCard.load(out / "README.md").data.datasets

@@ -19,7 +19,7 @@ from accelerate.utils import gather_object
 from diffusers import DiffusionPipeline
 
 from ..families import family_of_pipeline
-from ..loading import load_pipeline
+from ..loading import load_pipeline, read_model_file
 from .baselines import real_images, reference_samples
 from .feature_extractor import load_feature_extractor
 from .likelihood import bits_per_dim, has_likelihood, log_likelihood
@@ -224,9 +224,9 @@ def evaluation_results(model: str, pipe: DiffusionPipeline, evaluator: Evaluator
 
 
 def trained_dataset(model: str) -> str | None:
-    """The dataset named in the folder's training_args.json (written by `hfgen train`), if there is one."""
-    arguments = Path(model) / "training_args.json"
-    return json.loads(arguments.read_text()).get("data", {}).get("dataset") if arguments.is_file() else None
+    """The dataset named in the model's training_args.json (written by `hfgen train`; a folder or Hub repo), if any."""
+    arguments = read_model_file(model, "training_args.json")
+    return arguments.get("data", {}).get("dataset") if arguments else None
 
 
 def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
