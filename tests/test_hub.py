@@ -107,6 +107,11 @@ def test_push_then_load_by_repo_id_gives_identical_samples(trained, hub_server, 
         out = tmp_path / f"{name}.safetensors"
         assert sample_from_hub(hub_client, name, f"hfgen-test/{name}", out) == type(load_pipeline(str(folder))).__name__
         assert torch.equal(load_file(out)["images"], sample_tensors(load_pipeline(str(folder)), name)), name
+        # the family's own class, through diffusers' download (which refuses unknown component libraries)
+        code, stdout, stderr = hub_client.run(
+            f"from hfgen.families import get_family\nprint(type(get_family({name!r}).pipelines[0].from_pretrained('hfgen-test/{name}')).__name__)"
+        )
+        assert code == 0 and stdout.strip() == get_family(name).pipelines[0].__name__, stderr[-3000:]
 
 
 def test_family_class_and_cli_load_a_repo_id(trained, hub_client, tmp_path):
@@ -200,8 +205,11 @@ def test_token_never_leaks_and_push_errors_are_one_line(trained, hub_server, hub
     assert before == {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}, "a failed push changed the folder"
     assert not repo_path(hub_server.root, "model", "hfgen-test/diffusion-denied").exists()
 
-    # train --push_to_hub: the token appears in no output, log, local or pushed file
+    # train --push_to_hub: no token fails before training; with one, the token appears in no output, log,
+    # local or pushed file
     out = tmp_path / "pushed-by-train"
+    code, _, stderr = hub_client.cli("train", "vae", *TINY, "--output_dir", out, "--push_to_hub", "--hub_model_id", "hfgen-test/x", token=None)
+    assert code == 2 and "No Hub token" in stderr and not out.exists(), stderr[-3000:]
     code, stdout, stderr = hub_client.cli("train", "vae", *get_family("vae").zoo["tiny"].flags, *TINY,
                                           "--output_dir", out, "--push_to_hub", "--hub_model_id", "hfgen-test/vae-trained")
     assert code == 0, stderr[-3000:]

@@ -9,6 +9,7 @@ run_info.json (data, arguments, steps, time, hardware), train_log.jsonl (the los
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def record_training(folder: Path, train_seconds: float) -> None:
     """Add what only the training process knows - wall time and hardware - to run_info.json, for the card."""
     run_info_file = Path(folder) / RUN_INFO_FILE
     info = json.loads(run_info_file.read_text()) if run_info_file.is_file() else {}
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()})"
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
     info |= {"train_seconds": round(float(train_seconds), 1), "hardware": device, "torch": torch.__version__}
     run_info_file.write_text(json.dumps(info, indent=2))
 

@@ -43,6 +43,14 @@ class PushArguments:
     commit_message: str | None = field(default=None, metadata={"help": "Commit message (default: names the folder)."})
 
 
+def require_token() -> str:
+    """The Hub token from the usual places (HF_TOKEN, `hf auth login`), or the error that says how to set one."""
+    token = get_token()
+    if not token:
+        raise OSError("No Hub token: set HF_TOKEN or run `hf auth login` with a token that can write.")
+    return token
+
+
 def push_folder(args: PushArguments) -> str:
     """Push `args.folder` to `args.repo_id`; returns the URL of the commit."""
     folder = Path(args.folder).expanduser()
@@ -56,9 +64,7 @@ def push_folder(args: PushArguments) -> str:
     elif read_model_file(str(folder), "config.json") is None:
         raise FileNotFoundError(f"{args.folder!r} has no model_index.json or config.json: pass a folder written by `hfgen train`.")
 
-    token = get_token()
-    if not token:
-        raise OSError("No Hub token: set HF_TOKEN or run `hf auth login` with a token that can write.")
+    token = require_token()
     api = HfApi(token=token)
     try:
         api.whoami()

@@ -42,6 +42,10 @@ def train(family_name: str, argv: list[str]) -> TrainOutput:
     family = get_family(family_name)
     parser = HfArgumentParser((TrainingArguments, DataArguments, family.arguments), prog=f"hfgen train {family_name}")
     training, data, model = parse_with_config_file(parser, argv)
+    if training.push_to_hub:  # fail now, not after hours of training
+        from ..hub.push import require_token
+
+        require_token()
     objective = family.objective(model, data)
     trainer = Trainer(objective, training, {"family": family_name, "data": asdict(data), "model": asdict(model)})
     output = trainer.train()
