@@ -91,7 +91,7 @@ class HubServer:
     def create_repo(self, repo_id: str, files: dict[str, bytes], repo_type: str = "model") -> str:
         """Seed a repo by committing `files` on `main` directly in git; returns the commit id."""
         repo = init_repo(self.root, repo_type, repo_id)
-        return commit_files(repo, "main", {path: data for path, data in files.items()}, [], "Seed")
+        return commit_files(repo, "main", files, [], "Seed")
 
 
 class HubClient:
