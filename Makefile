@@ -7,7 +7,10 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hfgen-installed
 
-.PHONY: install demo test clean
+HUB_VENV ?= .venv-hub-server
+HUB_STAMP := $(HUB_VENV)/.olah-installed
+
+.PHONY: install demo test clean hub-server-env hub-server
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +25,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/hfgen zoo --dataset digits --output_dir zoo-report
 
-test: $(STAMP)
+# The test Hub runs olah from its own environment: installing olah into .venv downgrades psutil.
+$(HUB_STAMP):
+	test -x $(HUB_VENV)/bin/python || $(PYTHON) -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/python -m pip install -q "olah==0.5.4"
+	touch $(HUB_STAMP)
+
+hub-server-env: $(HUB_STAMP)
+
+# A local Hub by hand: HF_ENDPOINT=http://127.0.0.1:8090 and the printed token make huggingface_hub use it.
+hub-server: $(HUB_STAMP)
+	$(HUB_VENV)/bin/python tests/hub_server.py --root out/hub --port 8090
+
+test: $(STAMP) $(HUB_STAMP)
 	$(BIN)/python -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) out zoo-report
+	rm -rf $(VENV) $(HUB_VENV) out zoo-report

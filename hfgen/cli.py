@@ -15,6 +15,7 @@ commands:
   sample <model>   generate from a trained model folder or Hub repo id and write a grid
   evaluate <model> FID, KID, precision/recall, bits/dim of a trained model; prints a table, writes JSON
   zoo              train every family on one dataset, evaluate all with the same code, write a report
+  push <folder> <owner/name>   upload a trained folder (weights, configs, card, images) to the Hub
 
 `hfgen <command> --help` lists a command's options."""
 
@@ -64,6 +65,20 @@ def _zoo(argv: list[str]) -> None:
     run_zoo(args)
 
 
+def _push(argv: list[str]) -> None:
+    from transformers import HfArgumentParser
+
+    from .hub.push import PushArguments, push_folder
+
+    positional = []
+    while argv and not argv[0].startswith("-") and len(positional) < 2:
+        positional, argv = [*positional, argv[0]], argv[1:]
+    parser = HfArgumentParser(PushArguments, prog="hfgen push")
+    flags = [*(["--folder", positional[0]] if positional else []), *(["--repo_id", positional[1]] if len(positional) > 1 else [])]
+    (args,) = parser.parse_args_into_dataclasses(args=[*flags, *argv])
+    print(f"pushed {args.folder} to {push_folder(args)}")
+
+
 def _positional_model(argv: list[str]) -> list[str]:
     """`hfgen sample out/model --flags` -> `--model out/model --flags` (the model is the first positional)."""
     if argv and not argv[0].startswith("-"):
@@ -71,7 +86,7 @@ def _positional_model(argv: list[str]) -> list[str]:
     return argv
 
 
-COMMANDS = {"train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _zoo}
+COMMANDS = {"train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _zoo, "push": _push}
 
 
 def main(argv: list[str] | None = None) -> int:

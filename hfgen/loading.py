@@ -1,4 +1,8 @@
-"""Load whatever `hfgen train` wrote - from a local folder or a Hub repo id - with errors that say what to do."""
+"""Load whatever `hfgen train` wrote - from a local folder or a Hub repo id - with errors that say what to do.
+
+Only safetensors are loaded: a model whose weights are pickles (`.bin`, `.pt`, ...) is refused before anything
+is downloaded or unpickled.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,69 @@ from pathlib import Path
 from typing import Any
 
 from diffusers import DiffusionPipeline
-from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, HFValidationError
+from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 from safetensors import SafetensorError
 
-from .families import Family, family_of_folder, family_of_pipeline
+from .families import Family, family_of_folder, pipeline_class_name
+
+HUB_LOADABLE_PATTERNS = ["model_index.json", "*/*.json", "*/*.safetensors", "*/*.txt", "*/*.model"]
+"""What loading a pipeline downloads: configs, weights, tokenizer files."""
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+"""Weight formats that load by unpickling: refused, never `torch.load`ed."""
 
 
-def read_model_file(path: str, filename: str) -> dict[str, Any] | None:
-    """A JSON file of a local model folder or Hub repo, or None when the model has no such file."""
+def is_local(path: str) -> bool:
+    """A local folder, or a path that means one (so a typo is not sent to the Hub as a repo id)."""
     local = Path(path).expanduser()
-    if local.is_dir():
+    return local.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1
+
+
+def _hub_error(path: str, revision: str | None, looked_for: str, error: Exception) -> OSError:
+    """The one-line error for a Hub request that failed, naming what was looked for and the fix."""
+    where = f"{path!r} (revision {revision or 'main'!r}) on {constants.ENDPOINT}"
+    if isinstance(error, RevisionNotFoundError):
+        return OSError(f"Hub repo {path!r} has no revision {revision!r} (looked for {looked_for}): pass one of its branches, tags or commit ids.")
+    if isinstance(error, RepositoryNotFoundError):
+        return OSError(f"No Hub repo {path!r} on {constants.ENDPOINT} (looked for {looked_for}): check the repo id, or log in (`hf auth login` / HF_TOKEN) if it is private.")
+    if isinstance(error, LocalEntryNotFoundError):
+        return OSError(f"Could not reach the Hub for {looked_for} of {where}, and it is not cached: check the network or HF_ENDPOINT.")
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return OSError(f"The Hub refused {looked_for} of {where} ({first_line}).")
+
+
+def read_model_file(path: str, filename: str, revision: str | None = None) -> dict[str, Any] | None:
+    """A JSON file of a local model folder or Hub repo (at `revision`), or None when the model has no such file."""
+    if is_local(path):
+        local = Path(path).expanduser()
+        if not local.is_dir():
+            raise FileNotFoundError(f"Model folder {path!r} does not exist: pass a folder written by `hfgen train` or a Hub repo id.")
+        if revision is not None:
+            raise ValueError(f"--revision {revision!r} applies to Hub repo ids, not the local folder {path!r}.")
         file = local / filename
         return json.loads(file.read_text()) if file.is_file() else None
-    if local.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1:
-        raise FileNotFoundError(f"Model folder {path!r} does not exist: pass a folder written by `hfgen train` or a Hub repo id.")
     try:
-        return json.loads(Path(hf_hub_download(path, filename)).read_text())
+        return json.loads(Path(hf_hub_download(path, filename, revision=revision)).read_text())
+    except LocalEntryNotFoundError as error:  # before EntryNotFoundError, its parent: "unreachable", not "absent"
+        raise _hub_error(path, revision, filename, error) from None
     except EntryNotFoundError:
         return None
     except HFValidationError as error:
         raise ValueError(f"{path!r} is neither a local folder nor a valid Hub repo id: {error}") from None
+    except (HfHubHTTPError, OSError) as error:
+        raise _hub_error(path, revision, filename, error) from None
 
 
-def read_model_index(path: str) -> dict[str, Any]:
+def read_model_index(path: str, revision: str | None = None) -> dict[str, Any]:
     """model_index.json of a local folder or Hub repo, or a FileNotFoundError that says what to pass."""
-    index = read_model_file(path, "model_index.json")
+    index = read_model_file(path, "model_index.json", revision)
     if index is None:
         raise FileNotFoundError(
             f"{path!r} has no model_index.json: pass a folder written by `hfgen train` (or its Hub repo id)."
@@ -40,10 +81,10 @@ def read_model_index(path: str) -> dict[str, Any]:
     return index
 
 
-def family_of_model(path: str) -> Family:
+def family_of_model(path: str, revision: str | None = None) -> Family:
     """The family of the model saved at `path`: from its pipeline, or from a transformers config.json."""
-    index = read_model_file(path, "model_index.json")
-    config = None if index is not None else read_model_file(path, "config.json")
+    index = read_model_file(path, "model_index.json", revision)
+    config = None if index is not None else read_model_file(path, "config.json", revision)
     if index is None and config is None:
         raise FileNotFoundError(
             f"{path!r} has no model_index.json (nor a transformers config.json): pass a folder written by `hfgen train` (or its Hub repo id)."
@@ -51,13 +92,60 @@ def family_of_model(path: str) -> Family:
     return family_of_folder(index, config)
 
 
-def load_pipeline(path: str, **kwargs) -> DiffusionPipeline:
-    """The hfgen pipeline saved at `path`, loaded from safetensors only (never pickles)."""
-    class_name = read_model_index(path).get("_class_name")
-    family = family_of_pipeline(str(class_name))
-    pipeline_class = next(cls for cls in family.pipelines if cls.__name__ == class_name)
+def model_files(path: str, revision: str | None = None) -> list[str]:
+    """Every file of a local folder or Hub repo at `revision`, as repo-relative POSIX paths."""
+    if is_local(path):
+        root = Path(path).expanduser()
+        return [file.relative_to(root).as_posix() for file in root.rglob("*") if file.is_file()]
     try:
-        return pipeline_class.from_pretrained(path, use_safetensors=True, **kwargs)
+        return HfApi().list_repo_files(path, revision=revision)
+    except (HfHubHTTPError, OSError) as error:
+        raise _hub_error(path, revision, "its file list", error) from None
+
+
+def check_component_weights(path: str, index: dict[str, Any], files: list[str]) -> None:
+    """Every component with a model config has safetensors weights; pickles alone are refused, never loaded."""
+    for component, spec in index.items():
+        if component.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+            continue
+        inside = [file for file in files if file.startswith(f"{component}/")]
+        if not inside:
+            raise OSError(f"Could not load the weights in {path!r}: the {component}/ folder its model_index.json names is missing - copy or push the whole folder written by `hfgen train`.")
+        if f"{component}/config.json" not in inside:
+            continue  # a scheduler or tokenizer: configuration only, no weights
+        if any(file.endswith(".safetensors") for file in inside):
+            continue
+        pickles = [file for file in inside if file.endswith(PICKLE_SUFFIXES)]
+        if pickles:
+            raise OSError(
+                f"Could not load the weights in {path!r}: {component} has only pickled weights ({', '.join(pickles)}); hfgen loads safetensors only "
+                "and never unpickles downloaded files - convert them with safetensors' `save_file` and push again."
+            )
+        raise OSError(f"Could not load the weights in {path!r}: no {component}/*.safetensors - the folder is incomplete; re-run `hfgen train` or copy or push the whole folder again.")
+
+
+def download_model(repo_id: str, revision: str | None = None) -> str:
+    """The loadable files of a Hub repo (configs and safetensors, never pickles or code) in the local cache.
+
+    hfgen's installed classes serve the repo, so a `_class_name` given as diffusers' remote-code list loads too
+    (diffusers' own download would look for that module on its community GitHub) and no repo code is fetched.
+    """
+    try:
+        return snapshot_download(repo_id, revision=revision, allow_patterns=HUB_LOADABLE_PATTERNS)
+    except (HfHubHTTPError, OSError) as error:
+        raise _hub_error(repo_id, revision, "its weights and configs", error) from None
+
+
+def load_pipeline(path: str, revision: str | None = None, **kwargs) -> DiffusionPipeline:
+    """The hfgen pipeline saved at `path` (a folder, or a Hub repo id at `revision`), from safetensors only."""
+    index = read_model_index(path, revision)
+    family = family_of_folder(index, None)
+    class_name = pipeline_class_name(index)
+    pipeline_class = next(cls for cls in family.pipelines if cls.__name__ == class_name)
+    check_component_weights(path, index, model_files(path, revision))
+    folder = path if is_local(path) else download_model(path, revision)
+    try:
+        return pipeline_class.from_pretrained(folder, use_safetensors=True, **kwargs)
     except (OSError, SafetensorError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise OSError(

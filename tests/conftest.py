@@ -24,3 +24,23 @@ def tiny_zoo(extractor_cache, tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-zoo")
     assert main(["zoo", "--budget", "tiny", "--output_dir", str(folder), "--num_samples", "64"]) == 0
     return folder
+
+
+@pytest.fixture(scope="module")
+def hub_server(tmp_path_factory):
+    """A Hub-compatible server (olah + uploads, see hub_server.py) on 127.0.0.1, stopped with the module."""
+    from hub_server import HubServer
+
+    with HubServer(tmp_path_factory.mktemp("hub")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def hub_client(hub_server, extractor_cache):
+    """A warm client process (hfgen + huggingface_hub imported with HF_ENDPOINT = the module's hub_server),
+    sharing the session's feature-extractor cache."""
+    from hub_server import HubClient
+
+    client = HubClient(hub_server)
+    yield client
+    client.close()

@@ -19,7 +19,7 @@ from accelerate.utils import gather_object
 from diffusers import DiffusionPipeline
 
 from ..families import family_of_pipeline
-from ..loading import load_pipeline
+from ..loading import load_pipeline, read_model_file
 from .baselines import real_images, reference_samples
 from .feature_extractor import load_feature_extractor
 from .likelihood import bits_per_dim, has_likelihood, log_likelihood
@@ -57,6 +57,9 @@ class EvaluateArguments:
     likelihood: bool = field(default=True, metadata={"help": "Compute test bits/dim where the family has a likelihood."})
     kid_subset_size: int | None = field(default=None, metadata={"help": "KID subset size (default: min(1000, samples))."})
     feature_extractor: str | None = field(default=None, metadata={"help": "A saved FeatureExtractor folder (default: cached)."})
+    update_card: bool = field(
+        default=False, metadata={"help": "Save the results in the model folder and add them to its card's model-index."}
+    )
     inception_weights: str | None = field(
         default=None, metadata={"help": "Local Inception-v3 weights (torch-fidelity's): also report the standard FID."}
     )
@@ -65,6 +68,8 @@ class EvaluateArguments:
         for name in ("num_samples", "batch_size", "steps", "iwae_samples"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+        if self.update_card and not Path(self.model).expanduser().is_dir():
+            raise ValueError(f"--update_card writes into the model folder; {self.model!r} is not a local folder (push it after: `hfgen push`).")
         if self.num_samples < 2:
             raise ValueError(f"--num_samples must be at least 2 for FID, got {self.num_samples}.")
 
@@ -205,10 +210,23 @@ def markdown_table(rows: dict[str, dict[str, Any]], first_column: str = "model")
     return "\n".join(lines)
 
 
+def evaluation_results(model: str, pipe: DiffusionPipeline, evaluator: Evaluator, num_samples: int, evaluation: Evaluation) -> dict[str, Any]:
+    """What one model's evaluation saves (`--output`, the card's model-index): its numbers and how they were judged."""
+    return {
+        "model": model,
+        "pipeline": type(pipe).__name__,
+        "dataset": evaluator.dataset,
+        "num_samples": num_samples,
+        "seed": evaluator.seed,
+        "feature_extractor": evaluator.extractor_info,
+        "metrics": evaluation.metrics,
+    }
+
+
 def trained_dataset(model: str) -> str | None:
-    """The dataset named in the folder's training_args.json (written by `hfgen train`), if there is one."""
-    arguments = Path(model) / "training_args.json"
-    return json.loads(arguments.read_text()).get("data", {}).get("dataset") if arguments.is_file() else None
+    """The dataset named in the model's training_args.json (written by `hfgen train`; a folder or Hub repo), if any."""
+    arguments = read_model_file(model, "training_args.json")
+    return arguments.get("data", {}).get("dataset") if arguments else None
 
 
 def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
@@ -234,18 +252,15 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
     )
     if evaluation is None:
         return None
-    results = {
-        "model": args.model,
-        "pipeline": type(pipe).__name__,
-        "dataset": dataset,
-        "num_samples": args.num_samples,
-        "seed": args.seed,
-        "feature_extractor": evaluator.extractor_info,
-        "metrics": evaluation.metrics,
-    }
+    results = evaluation_results(args.model, pipe, evaluator, args.num_samples, evaluation)
     print(markdown_table({args.model: evaluation.metrics}))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(results, indent=2))
         print(f"wrote {args.output}")
+    if args.update_card:
+        from ..hub.cards import update_card
+
+        card = update_card(Path(args.model), results)
+        print(f"wrote {card}" if card else f"wrote {Path(args.model) / 'eval_results.json'} (this family has no card template)")
     return results

@@ -16,9 +16,10 @@ from matplotlib.figure import Figure
 from ..images import image_grid
 from ..loading import load_pipeline
 from ..families import ZooPlan, ZooPrerequisite, family_names, get_family
+from ..hub.cards import update_card
 from ..training.launch import train
 from ..training.trainer import LOG_FILE
-from .evaluate import Evaluation, Evaluator, markdown_table
+from .evaluate import Evaluation, Evaluator, evaluation_results, markdown_table
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
         evaluation = evaluator.evaluate_pipeline(pipe, num_samples, args.batch_size, options, likelihood_options)
         if evaluation is not None:
             rows[family], train_seconds[family] = evaluation, seconds
+            update_card(folder, evaluation_results(str(folder), pipe, evaluator, num_samples, evaluation))
     if not PartialState().is_main_process:
         return None
     log("reference rows: real test images, scikit-learn KDE, Gaussian noise")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -78,6 +79,18 @@ class Family:
     likelihood_options: Callable[[int], dict[str, Any]] = field(default=lambda estimator_samples: {})
     """Samples per image for an estimated likelihood (`--iwae_samples`) -> keyword arguments of the
     pipeline's `log_likelihood`; exact likelihoods ignore it."""
+    card_folder: Path | None = None
+    """Its folder of model-card texts, rendered into `model_cards/model_card.md`: `card.md` (the family in the
+    seed's words: latent space, encoder, generator/decoder, loss; how it learns, what it is good for) and
+    `card_usage.md` (a Jinja fragment: how to use a model, given `model_id` and `pipeline_class`). None: no card."""
+
+    @property
+    def card_text(self) -> str:
+        return (self.card_folder / "card.md").read_text() if self.card_folder else ""
+
+    @property
+    def card_usage(self) -> str:
+        return (self.card_folder / "card_usage.md").read_text() if self.card_folder else ""
 
 
 def family_names() -> list[str]:
@@ -107,13 +120,16 @@ def family_of_pipeline(pipeline: DiffusionPipeline | str) -> Family:
     raise ValueError(f"hfgen provides no {class_name!r} pipeline: expected one of {', '.join(known)}.")
 
 
+def pipeline_class_name(index: Mapping[str, Any]) -> str:
+    """The pipeline class a model_index.json names; `_class_name` may be diffusers' remote-code ["module", "Class"]."""
+    class_name = index.get("_class_name")
+    return str(class_name[-1] if isinstance(class_name, list) else class_name)
+
+
 def family_of_folder(index: Mapping[str, Any] | None, config: Mapping[str, Any] | None) -> Family:
     """The family of a saved model, from its model_index.json (pipelines) or config.json (transformers models)."""
     if index is not None:
-        class_name = index.get("_class_name")
-        if isinstance(class_name, list):  # diffusers' remote-code form: ["module", "Class"]
-            class_name = class_name[-1]
-        return family_of_pipeline(str(class_name))
+        return family_of_pipeline(pipeline_class_name(index))
     model_type = (config or {}).get("model_type")
     for family in families():
         if model_type in family.model_types:

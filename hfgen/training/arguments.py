@@ -55,6 +55,8 @@ class TrainingArguments:
     sample_steps: int = field(default=500, metadata={"help": "Write a sample grid every N steps."})
     num_grid_images: int = field(default=64, metadata={"help": "Images in each sample grid."})
     dataloader_num_workers: int = 0
+    push_to_hub: bool = field(default=False, metadata={"help": "Push the finished folder (card included) to --hub_model_id."})
+    hub_model_id: str | None = field(default=None, metadata={"help": "The Hub repo to push to: owner/name."})
 
     def __post_init__(self) -> None:
         positive = {
@@ -75,6 +77,8 @@ class TrainingArguments:
             raise ValueError(f"--lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}.")
         if not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"--ema_decay must be in (0, 1), got {self.ema_decay}.")
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id owner/name: the Hub repo to push to.")
         if self.checkpoints_total_limit is not None and self.checkpoints_total_limit <= 0:
             raise ValueError(f"--checkpoints_total_limit must be positive, got {self.checkpoints_total_limit}.")
 

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import yaml
+from accelerate import PartialState
 from transformers import HfArgumentParser
 
 from ..families import get_family
@@ -41,6 +42,24 @@ def train(family_name: str, argv: list[str]) -> TrainOutput:
     family = get_family(family_name)
     parser = HfArgumentParser((TrainingArguments, DataArguments, family.arguments), prog=f"hfgen train {family_name}")
     training, data, model = parse_with_config_file(parser, argv)
+    if training.push_to_hub:  # fail now, not after hours of training
+        from ..hub.push import require_token
+
+        require_token()
     objective = family.objective(model, data)
     trainer = Trainer(objective, training, {"family": family_name, "data": asdict(data), "model": asdict(model)})
-    return trainer.train()
+    output = trainer.train()
+    if PartialState().is_main_process:
+        publish(training, output.train_seconds)
+    return output
+
+
+def publish(training: TrainingArguments, train_seconds: float) -> None:
+    """The finished folder's model card - and, with --push_to_hub, the push - once only (main process)."""
+    from ..hub.cards import record_training, write_card
+    from ..hub.push import PushArguments, push_folder
+
+    record_training(Path(training.output_dir), train_seconds)
+    write_card(Path(training.output_dir), training.hub_model_id)
+    if training.push_to_hub:
+        print(f"pushed to {push_folder(PushArguments(training.output_dir, training.hub_model_id))}")

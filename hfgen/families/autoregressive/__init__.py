@@ -2,6 +2,7 @@
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
+from ...hub.components import register_hub_components
 from .configuration_hfgen_gpt import HfgenGPTConfig
 from .modeling_hfgen_gpt import HfgenGPTForCausalLM, HfgenGPTModel, HfgenGPTPreTrainedModel
 from .pipeline_pixel_gpt import PixelGPTPipeline
@@ -10,6 +11,8 @@ from .pipeline_pixel_gpt import PixelGPTPipeline
 AutoConfig.register(HfgenGPTConfig.model_type, HfgenGPTConfig, exist_ok=True)
 AutoModel.register(HfgenGPTConfig, HfgenGPTModel, exist_ok=True)
 AutoModelForCausalLM.register(HfgenGPTConfig, HfgenGPTForCausalLM, exist_ok=True)
+# `PixelGPTPipeline.from_pretrained("owner/name")` downloads: diffusers accepts hfgen's component modules.
+register_hub_components(HfgenGPTForCausalLM)
 # ... and `save_pretrained` ships the code + `auto_map`, so `trust_remote_code=True` works without hfgen.
 HfgenGPTConfig.register_for_auto_class()
 HfgenGPTModel.register_for_auto_class("AutoModel")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .. import Family, ZooPlan
 from .configuration_hfgen_gpt import HfgenGPTConfig
 from .objective import AutoregressiveArguments, AutoregressiveObjective
@@ -11,6 +13,7 @@ from .sampling import sample
 FAMILY = Family(
     name="autoregressive",
     summary="a sequence model (GPT): next-token prediction, for text or an image's pixels in raster order",
+    card_folder=Path(__file__).parent,
     arguments=AutoregressiveArguments,
     objective=AutoregressiveObjective,
     pipelines=(PixelGPTPipeline,),

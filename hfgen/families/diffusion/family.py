@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .. import Family, ZooPlan
@@ -19,6 +20,7 @@ def scheduler_options(pipe: DiffusionImagePipeline, scheduler: str, steps: int) 
 FAMILY = Family(
     name="diffusion",
     summary="noise schedule + denoiser (a diffusers UNet2DModel): learns to undo noise step by step",
+    card_folder=Path(__file__).parent,
     arguments=DiffusionArguments,
     objective=DiffusionObjective,
     pipelines=(DiffusionImagePipeline,),

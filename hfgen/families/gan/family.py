@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .. import Family, ZooPlan
 from .objective import GANArguments, GANObjective
 from .pipeline_gan import GANPipeline
@@ -10,6 +12,7 @@ from .sampling import sample_gan
 FAMILY = Family(
     name="gan",
     summary="generator + discriminator: an adversarial game, one forward pass per sample",
+    card_folder=Path(__file__).parent,
     arguments=GANArguments,
     objective=GANObjective,
     pipelines=(GANPipeline,),

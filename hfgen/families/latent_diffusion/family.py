@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .. import Family, ZooPlan, ZooPrerequisite
 from ..diffusion.family import scheduler_options
 from ..diffusion.sampling import sample_diffusion
@@ -21,6 +23,7 @@ def spatial_vae(max_steps: int, *flags: str) -> ZooPrerequisite:
 FAMILY = Family(
     name="latent-diffusion",
     summary="diffusion in a VAE's latent space (Stable Diffusion's recipe): denoise the latent, then decode it",
+    card_folder=Path(__file__).parent,
     arguments=LatentDiffusionArguments,
     objective=LatentDiffusionObjective,
     pipelines=(LatentDiffusionPipeline,),

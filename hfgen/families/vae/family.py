@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .. import Family, ZooPlan
 from .objective import VAEArguments, VAEObjective
 from .pipeline_vae import VAEPipeline
@@ -10,6 +12,7 @@ from .sampling import sample_vae
 FAMILY = Family(
     name="vae",
     summary="encoder + decoder around a latent space: reconstruction + KL divergence (the ELBO)",
+    card_folder=Path(__file__).parent,
     arguments=VAEArguments,
     objective=VAEObjective,
     pipelines=(VAEPipeline,),

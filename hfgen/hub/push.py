@@ -1,0 +1,103 @@
+"""`hfgen push`: upload the Hub-ready part of a trained folder, card included, in one commit.
+
+Everything goes through `huggingface_hub` (`create_repo(exist_ok=True)`, `create_branch`, `upload_folder` with
+allow/ignore patterns). Pushing the card in the same commit as the weights means the repo never shows the
+generic README diffusers' and transformers' `push_to_hub` would write. Every failure - no token, a rejected
+token, someone else's namespace, no network - is one line naming the fix, and the local folder is untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from huggingface_hub import HfApi, constants, get_token
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+
+from ..loading import check_component_weights, model_files, read_model_file
+from ..training.trainer import TRAINING_ARGS_FILE
+from .cards import write_card
+
+HUB_READY_PATTERNS = [
+    "*.safetensors",  # weights
+    "*.json",  # configs, model_index.json, tokenizer, training arguments, evaluation results
+    "*.txt", "*.model",  # tokenizer vocabularies and merges
+    "*.py",  # remote code next to transformers configs
+    "*.png", "*.md",  # sample grids, loss curves, the card
+]
+"""What goes up: the files that load, describe and show the model."""
+NEVER_PUSHED_PATTERNS = [
+    "checkpoints/*", "logs/*",  # training state and tensorboard logs
+    "*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle",  # pickles: never published
+    "*.jsonl", ".*",  # raw logs, hidden files
+]
+"""What never goes up, even when it matches `HUB_READY_PATTERNS`."""
+
+
+@dataclass
+class PushArguments:
+    folder: str = field(metadata={"help": "A folder written by `hfgen train`."})
+    repo_id: str = field(metadata={"help": "The Hub repo to push to: owner/name (created if missing)."})
+    private: bool = field(default=False, metadata={"help": "Create the repo private (an existing repo keeps its visibility)."})
+    revision: str | None = field(default=None, metadata={"help": "Branch to push to (created from main if missing)."})
+    commit_message: str | None = field(default=None, metadata={"help": "Commit message (default: names the folder)."})
+
+
+def require_token() -> str:
+    """The Hub token from the usual places (HF_TOKEN, `hf auth login`), or the error that says how to set one."""
+    token = get_token()
+    if not token:
+        raise OSError("No Hub token: set HF_TOKEN or run `hf auth login` with a token that can write.")
+    return token
+
+
+def push_folder(args: PushArguments) -> str:
+    """Push `args.folder` to `args.repo_id`; returns the URL of the commit."""
+    folder = Path(args.folder).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Model folder {args.folder!r} does not exist: pass a folder written by `hfgen train`.")
+    if args.repo_id.count("/") != 1:
+        raise ValueError(f"Hub repo id {args.repo_id!r} must be owner/name, e.g. {Path(args.folder).name!r} under your user name.")
+    index = read_model_file(str(folder), "model_index.json")
+    if index is not None:
+        check_component_weights(str(folder), index, model_files(str(folder)))
+    elif read_model_file(str(folder), "config.json") is None:
+        raise FileNotFoundError(f"{args.folder!r} has no model_index.json or config.json: pass a folder written by `hfgen train`.")
+
+    token = require_token()
+    api = HfApi(token=token)
+    try:
+        api.whoami()
+    except HfHubHTTPError as error:
+        raise _push_error(error, args, token, "the Hub rejected the token: log in again with `hf auth login` or set a valid HF_TOKEN") from None
+    except OSError as error:
+        raise _push_error(error, args, token, f"could not reach {constants.ENDPOINT}: check the network or HF_ENDPOINT") from None
+    try:
+        api.create_repo(args.repo_id, private=args.private, exist_ok=True)
+        if (folder / TRAINING_ARGS_FILE).is_file():  # an hfgen run: its card, naming this repo in the snippets
+            write_card(folder, args.repo_id)
+        if args.revision:
+            api.create_branch(args.repo_id, branch=args.revision, exist_ok=True)
+        commit = api.upload_folder(
+            folder_path=folder, repo_id=args.repo_id, revision=args.revision,
+            commit_message=args.commit_message or f"Upload {folder.name} with hfgen",
+            allow_patterns=HUB_READY_PATTERNS, ignore_patterns=NEVER_PUSHED_PATTERNS,
+        )
+    except HFValidationError as error:
+        raise ValueError(f"Invalid Hub repo id {args.repo_id!r}: {error}") from None
+    except HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else None
+        if status in (401, 403):
+            fix = f"you cannot write to {args.repo_id!r}: push under your own user name or an organization you belong to"
+        else:
+            fix = "the Hub refused the upload"
+        raise _push_error(error, args, token, fix) from None
+    except OSError as error:
+        raise _push_error(error, args, token, f"could not reach {constants.ENDPOINT}: check the network or HF_ENDPOINT") from None
+    return commit.commit_url
+
+
+def _push_error(error: Exception, args: PushArguments, token: str, fix: str) -> OSError:
+    """One line: what failed and the fix, with the server's first line - and never the token."""
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return OSError(f"Could not push {args.folder!r} to {args.repo_id!r}: {fix} ({detail.replace(token, '***')}).")

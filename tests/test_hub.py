@@ -1,0 +1,245 @@
+"""The Hub, end to end against a local Hub-compatible server (olah + uploads, see hub_server.py): cards,
+`hfgen push`, loading every family by repo id, and the errors for what cannot be loaded.
+
+Clients that talk to the server run in subprocesses: `HF_ENDPOINT` must be set before `huggingface_hub` is
+imported, and the test process itself stays offline.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from huggingface_hub import ModelCard, metadata_load
+from safetensors.torch import load_file
+
+from hub_server import TOKEN, HubClient, git, repo_path
+
+from hfgen.families import family_names, get_family
+from hfgen.hub.cards import EVAL_RESULTS_FILE, update_card
+from hfgen.loading import load_pipeline
+from hfgen.evaluation.zoo import ZooArguments, training_runs
+from hfgen.training.launch import train
+
+pytestmark = pytest.mark.slow
+FAMILIES = family_names()
+TINY = ["--max_steps", "2", "--train_batch_size", "8", "--num_grid_images", "4", "--lr_warmup_steps", "0"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """One tiny model per registered family (its `zoo["tiny"]` plan, after any model it needs first), trained once."""
+    root = tmp_path_factory.mktemp("trained")
+    folders = {}
+    for name in FAMILIES:
+        folders[name] = root / name
+        for family, argv in training_runs(ZooArguments(budget="tiny"), name, folders[name]):
+            train(family, argv)
+    return folders
+
+
+def sample_tensors(pipe, name: str) -> torch.Tensor:
+    """Two seeded samples, (2, C, H, W) in [0, 1] (diffusion with 2 DDIM steps)."""
+    options = get_family(name).sampling_options(pipe, "ddim", 2)
+    return pipe(batch_size=2, generator=torch.Generator().manual_seed(0), output_type="pt", **options).images
+
+
+def sample_from_hub(client: HubClient, name: str, repo: str, out: Path, revision: str | None = None) -> str:
+    """Load `repo` in the client, save its two seeded samples to `out`; returns the pipeline class name."""
+    code, stdout, stderr = client.run(f"""
+import torch
+from safetensors.torch import save_file
+from hfgen.families import get_family
+from hfgen.loading import load_pipeline
+pipe = load_pipeline({repo!r}, revision={revision!r})
+options = get_family({name!r}).sampling_options(pipe, "ddim", 2)
+images = pipe(batch_size=2, generator=torch.Generator().manual_seed(0), output_type="pt", **options).images
+save_file({{"images": images.contiguous()}}, {str(out)!r})
+print(type(pipe).__name__)
+""")
+    assert code == 0, stderr[-3000:]
+    return stdout.strip()
+
+
+def test_cards_render_and_load_back_with_eval_results(trained):
+    for name, folder in trained.items():
+        card = ModelCard.load(folder / "README.md")
+        assert card.data.library_name in ("diffusers", "transformers")
+        assert {"hfgen", name, "digits"} <= set(card.data.tags)
+        assert card.data.pipeline_tag == "unconditional-image-generation"
+        assert "![" in card.text and "(samples.png)" in card.text and (folder / "samples.png").is_file()
+        assert "(loss_curve.png)" in card.text and (folder / "loss_curve.png").is_file()
+        assert get_family(name).card_text.split(".")[0] in card.text
+        assert card.data.eval_results is None  # training writes the card without metrics
+
+        # numpy floats, as evaluation produces them: the card must still load (plain floats in the YAML)
+        rng = np.random.default_rng(len(name))
+        metrics = {key: np.float64(rng.uniform(0.1, 9)) for key in ("fid", "kid", "precision", "recall", "bits_per_dim")}
+        results = {"model": str(folder), "pipeline": "x", "dataset": "digits", "num_samples": 64, "seed": 0,
+                   "feature_extractor": {"dataset": "digits", "seed": 0, "test_accuracy": 0.97}, "metrics": metrics}
+        update_card(folder, results)
+        loaded = ModelCard.load(folder / "README.md")
+        assert {r.metric_type: r.metric_value for r in loaded.data.eval_results} == {k: float(v) for k, v in metrics.items()}
+        assert all(r.dataset_split == "test" and r.metric_args["num_samples"] == 64 for r in loaded.data.eval_results)
+        assert metadata_load(folder / "README.md")["model-index"][0]["results"]
+        assert f"{float(metrics['fid']):.4g}" in loaded.text
+        (folder / EVAL_RESULTS_FILE).unlink()
+
+
+def test_push_then_load_by_repo_id_gives_identical_samples(trained, hub_server, hub_client, tmp_path):
+    for name, folder in trained.items():
+        before = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.name != "README.md"}
+        code, _, stderr = hub_client.cli("push", folder, f"hfgen-test/{name}")
+        assert code == 0, stderr[-3000:]
+        assert before == {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.name != "README.md"}
+        served = repo_path(hub_server.root, "model", f"hfgen-test/{name}")
+        files = git(served, "ls-tree", "-r", "--name-only", "main").split()
+        assert {"README.md", "model_index.json", "samples.png", "loss_curve.png"} <= set(files)
+        assert not [f for f in files if f.startswith(("logs/", "checkpoints/")) or f.endswith((".jsonl", ".bin", ".pkl"))]
+        # the card came in the same commit as the weights (after create_repo's): no generic README in between
+        assert git(served, "rev-list", "--count", "main") == "2"
+        assert f"hfgen-test/{name}" in git(served, "show", "main:README.md")
+
+        out = tmp_path / f"{name}.safetensors"
+        assert sample_from_hub(hub_client, name, f"hfgen-test/{name}", out) == type(load_pipeline(str(folder))).__name__
+        assert torch.equal(load_file(out)["images"], sample_tensors(load_pipeline(str(folder)), name)), name
+        # the family's own class, through diffusers' download (which refuses unknown component libraries)
+        code, stdout, stderr = hub_client.run(
+            f"from hfgen.families import get_family\nprint(type(get_family({name!r}).pipelines[0].from_pretrained('hfgen-test/{name}')).__name__)"
+        )
+        assert code == 0 and stdout.strip() == get_family(name).pipelines[0].__name__, stderr[-3000:]
+
+
+def test_family_class_and_cli_load_a_repo_id(trained, hub_client, tmp_path):
+    assert hub_client.cli("push", trained["gan"], "hfgen-test/gan-cli")[0] == 0
+    code, stdout, stderr = hub_client.run(
+        "from hfgen import GANPipeline\nprint(type(GANPipeline.from_pretrained('hfgen-test/gan-cli').gan_generator).__name__)"
+    )
+    assert code == 0 and stdout.strip() == "GANGenerator", stderr[-3000:]
+    code, stdout, stderr = hub_client.cli("sample", "hfgen-test/gan-cli", "--num_images", "4", "--output", tmp_path / "grid.png")
+    assert code == 0 and (tmp_path / "grid.png").is_file(), stderr[-3000:]
+    # the dataset comes from the pushed training_args.json
+    code, stdout, stderr = hub_client.cli("evaluate", "hfgen-test/gan-cli", "--num_samples", "16", "--batch_size", "16",
+                                          "--output", tmp_path / "results.json")
+    assert code == 0, stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["dataset"] == "digits" and results["pipeline"] == "GANPipeline" and results["metrics"]["fid"] > 0
+
+
+def test_revision_branch_and_commit(trained, hub_server, hub_client, tmp_path):
+    repo = "hfgen-test/two-branches"
+    assert hub_client.cli("push", trained["vae"], repo)[0] == 0
+    code, _, stderr = hub_client.cli("push", trained["gan"], repo, "--revision", "dev", "--commit_message", "a GAN on dev")
+    assert code == 0, stderr[-3000:]
+    served = repo_path(hub_server.root, "model", repo)
+    assert git(served, "log", "-1", "--format=%s", "dev") == "a GAN on dev"
+    # model_index.json is read at the revision: main holds a VAE, dev a GAN
+    assert sample_from_hub(hub_client, "gan", repo, tmp_path / "dev.safetensors", "dev") == "GANPipeline"
+    main_commit = git(served, "rev-parse", "main")
+    assert sample_from_hub(hub_client, "vae", repo, tmp_path / "main.safetensors", main_commit) == "VAEPipeline"
+
+
+ERRORS = """
+from hfgen.loading import load_pipeline
+for repo, revision in [("hfgen-test/no-such-repo", None), ("hfgen-test/vae-errors", "no-such-branch"),
+                       ("hfgen-test/pickles", None), ("hfgen-test/incomplete", None), ("hfgen-test/other-family", None),
+                       ("hfgen-test/list-class-name", None)]:
+    try:
+        print("loaded", type(load_pipeline(repo, revision=revision)).__name__)
+    except (OSError, ValueError) as error:
+        print("error", error)
+"""
+
+
+class Unpickled:
+    """A pickle that leaves a marker file if anything ever unpickles it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_errors_name_what_was_looked_for_and_never_unpickle(trained, hub_server, hub_client, tmp_path):
+    vae = trained["vae"]
+    files = {str(p.relative_to(vae)): p.read_bytes() for p in vae.rglob("*") if p.is_file() and "logs" not in p.parts}
+    index = json.loads(files["model_index.json"])
+    hub_server.create_repo("hfgen-test/vae-errors", files)
+    marker = tmp_path / "unpickled"
+    hub_server.create_repo("hfgen-test/pickles", {
+        "model_index.json": files["model_index.json"], "vae/config.json": files["vae/config.json"],
+        # padded past 150 bytes: olah's tree listing decodes 120-150 byte blobs as LFS pointers (UTF-8) and crashes
+        "vae/diffusion_pytorch_model.bin": pickle.dumps([Unpickled(marker), b"\0" * 256]),
+    })
+    hub_server.create_repo("hfgen-test/incomplete", {"model_index.json": files["model_index.json"]})
+    hub_server.create_repo("hfgen-test/other-family", {"model_index.json": json.dumps({**index, "_class_name": "StableDiffusionPipeline"}).encode()})
+    hub_server.create_repo("hfgen-test/list-class-name", {**files, "model_index.json": json.dumps({**index, "_class_name": ["pipeline_vae", "VAEPipeline"]}).encode()})
+
+    code, stdout, stderr = hub_client.run(ERRORS)
+    assert code == 0, stderr[-3000:]
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 6, stdout  # one line per case
+    assert lines[0].startswith("error No Hub repo 'hfgen-test/no-such-repo'") and "model_index.json" in lines[0]
+    assert lines[1].startswith("error Hub repo 'hfgen-test/vae-errors' has no revision 'no-such-branch'")
+    assert lines[2].startswith("error") and "only pickled weights" in lines[2] and "diffusion_pytorch_model.bin" in lines[2]
+    assert lines[3].startswith("error Could not load the weights") and "the vae/ folder" in lines[3] and "is missing" in lines[3]
+    assert lines[4].startswith("error hfgen provides no 'StableDiffusionPipeline' pipeline")
+    assert lines[5] == "loaded VAEPipeline"
+    assert not marker.exists(), "a downloaded pickle was unpickled"
+
+
+def test_token_never_leaks_and_push_errors_are_one_line(trained, hub_server, hub_client, tmp_path):
+    folder = trained["diffusion"]
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    for token, message in {None: "No Hub token", "hf_wrong_token": "the Hub rejected the token"}.items():
+        code, _, stderr = hub_client.cli("push", folder, "hfgen-test/diffusion-denied", token=token)
+        assert code == 2 and message in stderr and "Traceback" not in stderr, stderr[-3000:]
+        assert stderr.strip().splitlines()[-1].startswith("hfgen: error: Could not push") or "No Hub token" in stderr
+    code, _, stderr = hub_client.cli("push", folder, "someone-else/diffusion")
+    assert code == 2 and "you cannot write to 'someone-else/diffusion'" in stderr, stderr[-3000:]
+    assert before == {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}, "a failed push changed the folder"
+    assert not repo_path(hub_server.root, "model", "hfgen-test/diffusion-denied").exists()
+
+    # train --push_to_hub: no token fails before training; with one, the token appears in no output, log,
+    # local or pushed file
+    out = tmp_path / "pushed-by-train"
+    code, _, stderr = hub_client.cli("train", "vae", *TINY, "--output_dir", out, "--push_to_hub", "--hub_model_id", "hfgen-test/x", token=None)
+    assert code == 2 and "No Hub token" in stderr and not out.exists(), stderr[-3000:]
+    code, stdout, stderr = hub_client.cli("train", "vae", *get_family("vae").zoo["tiny"].flags, *TINY,
+                                          "--output_dir", out, "--push_to_hub", "--hub_model_id", "hfgen-test/vae-trained")
+    assert code == 0, stderr[-3000:]
+    served = repo_path(hub_server.root, "model", "hfgen-test/vae-trained")
+    pushed = git(served, "ls-tree", "-r", "--name-only", "main").split()
+    assert "vae/model.safetensors" in pushed and "README.md" in pushed
+    assert "hfgen-test/vae-trained" in git(served, "show", "main:README.md")
+    texts = [stdout, stderr, (hub_server.root / "server.log").read_text()]
+    texts += [git(served, "show", f"main:{f}") for f in pushed if not f.endswith((".png", ".safetensors"))]
+    texts += [p.read_bytes().decode("latin-1") for p in out.rglob("*") if p.is_file()]
+    assert not [t for t in texts if TOKEN in t]
+
+
+def png(seed: int) -> bytes:
+    """A 16x16 grey noise PNG (over 150 bytes: olah misreads smaller binary blobs, see hub_server.py)."""
+    buffer = io.BytesIO()
+    Image.fromarray((np.random.default_rng(seed).random((16, 16)) * 255).astype("uint8")).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_train_on_an_image_dataset_repo(hub_server, hub_client, tmp_path):
+    images = {f"{split}/{label}/{i}.png": png(i + 100 * (split == "test")) for split in ("train", "test") for label in "ab" for i in range(4)}
+    hub_server.create_repo("hfgen-test/images", images, repo_type="dataset")
+    out = tmp_path / "vae-on-hub-images"
+    code, _, stderr = hub_client.cli("train", "vae", "--dataset", "hfgen-test/images", *get_family("vae").zoo["tiny"].flags, *TINY,
+                                     "--output_dir", out)
+    assert code == 0, stderr[-3000:]
+    arguments = json.loads((out / "training_args.json").read_text())
+    assert arguments["data"]["dataset"] == "hfgen-test/images"
+    assert json.loads((out / "vae" / "config.json").read_text())["image_size"] == 16
+    assert "hfgen-test/images" in ModelCard.load(out / "README.md").data.datasets
