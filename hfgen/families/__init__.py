@@ -66,6 +66,8 @@ class Family:
     likelihood_options: Callable[[int], dict[str, Any]] = field(default=lambda estimator_samples: {})
     """Samples per image for an estimated likelihood (`--iwae_samples`) -> keyword arguments of the
     pipeline's `log_likelihood`; exact likelihoods ignore it."""
+    demo: str | None = None
+    """"module:function" building its Gradio Space for a model path or repo id (imported only by `hfgen demo`)."""
 
 
 def family_names() -> list[str]:
