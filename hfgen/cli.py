@@ -15,6 +15,7 @@ commands:
   sample <model>   generate from a trained model folder or Hub repo id and write a grid
   evaluate <model> FID, KID, precision/recall, bits/dim of a trained model; prints a table, writes JSON
   zoo              train every family on one dataset, evaluate all with the same code, write a report
+  demo <space>     serve a Gradio Space locally (127.0.0.1): a family's demo or `zoo`; --model PATH_OR_REPO, --port N
 
 `hfgen <command> --help` lists a command's options."""
 
@@ -64,6 +65,17 @@ def _zoo(argv: list[str]) -> None:
     run_zoo(args)
 
 
+def _demo(argv: list[str]) -> None:
+    from transformers import HfArgumentParser
+
+    from .demo import DemoArguments, build_demo, demo_names, launch
+
+    if not argv or argv[0].startswith("-"):
+        raise ValueError(f"`hfgen demo` needs a Space first: hfgen demo <{'|'.join(demo_names())}> [--model PATH_OR_REPO] [--port N].")
+    (args,) = HfArgumentParser(DemoArguments, prog="hfgen demo").parse_args_into_dataclasses(args=argv[1:])
+    launch(build_demo(argv[0], args.model), args.host, args.port)
+
+
 def _positional_model(argv: list[str]) -> list[str]:
     """`hfgen sample out/model --flags` -> `--model out/model --flags` (the model is the first positional)."""
     if argv and not argv[0].startswith("-"):
@@ -71,7 +83,7 @@ def _positional_model(argv: list[str]) -> list[str]:
     return argv
 
 
-COMMANDS = {"train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _zoo}
+COMMANDS = {"train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _zoo, "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -46,6 +47,19 @@ THEME_CSS = ".gradio-container {max-width: 1100px !important} footer {display: n
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class DemoArguments:
+    model: str | None = field(
+        default=None, metadata={"help": f"Model folder or Hub repo id (default: ${MODEL_ENV}, else {DEFAULT_MODEL}); for zoo, the --output_dir of `hfgen zoo`."}
+    )
+    port: int | None = field(default=None, metadata={"help": "Port to serve on (default: 7860, or the next free one)."})
+    host: str = field(default="127.0.0.1", metadata={"help": "Address to serve on; 0.0.0.0 opens it to the network."})
+
+    def __post_init__(self) -> None:
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ValueError(f"--port must be in [1, 65535], got {self.port}.")
+
+
 def demo_names() -> list[str]:
     """Every Space `hfgen demo` can launch: each family that declares a demo, then the zoo."""
     return [name for name in family_names() if get_family(name).demo] + ["zoo"]
@@ -73,8 +87,9 @@ def queued(demo: gr.Blocks) -> gr.Blocks:
     return demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_SIZE)
 
 
-def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **kwargs: Any) -> None:
-    """Serve `demo` (blocking unless `prevent_thread_lock=True`); `port=None` lets Gradio pick 7860 or the next free one."""
+def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, **kwargs: Any) -> None:
+    """Serve `demo` (blocking unless `prevent_thread_lock=True`). None leaves the choice to Gradio: its
+    GRADIO_SERVER_NAME / GRADIO_SERVER_PORT variables (Spaces set them), else 127.0.0.1 and 7860 or the next free port."""
     queued(demo).launch(
         server_name=host, server_port=port, max_file_size=MAX_FILE_SIZE, css=THEME_CSS, footer_links=["api"],
         ssr_mode=False, **kwargs,

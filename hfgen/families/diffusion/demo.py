@@ -35,20 +35,23 @@ def forward_noising(pipe: DiffusionImagePipeline, image: torch.Tensor, num_frame
 def reverse_process(
     pipe: DiffusionImagePipeline, num_frames: int, generator: torch.Generator, **call: Any
 ) -> list[tuple[torch.Tensor, str]]:
-    """Sample one image and keep `num_frames` snapshots of the denoising loop, through `callback_on_step_end`."""
+    """Sample one image, keeping `num_frames` snapshots of the denoising loop (the last is the sample), through
+    `callback_on_step_end`; fewer when there are fewer steps."""
     snapshots: list[tuple[int, torch.Tensor]] = []
 
     def keep(pipe: DiffusionImagePipeline, step: int, timestep: torch.Tensor, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         snapshots.append((int(timestep), tensors["latents"][:1].clone()))
         return tensors
 
-    final = pipe(
+    pipe(
         batch_size=1, generator=generator, output_type="pt", callback_on_step_end=keep,
         callback_on_step_end_tensor_inputs=["latents"], **call,
-    ).images[0]
-    chosen = torch.linspace(0, len(snapshots) - 1, max(1, num_frames - 1)).round().long().unique().tolist()
-    frames = [((pipe.decode_latents(snapshots[i][1])[0].clamp(-1, 1) + 1) / 2, f"after step {i + 1} (t={snapshots[i][0]})") for i in chosen]
-    return frames[:-1] + [(final, f"generated ({len(snapshots)} steps)")]
+    )
+    chosen = torch.linspace(0, len(snapshots) - 1, num_frames).round().long().unique().tolist()  # always the last step
+    return [
+        ((pipe.decode_latents(snapshots[i][1])[0].clamp(-1, 1) + 1) / 2, f"step {i + 1}/{len(snapshots)} (t={snapshots[i][0]})")
+        for i in chosen
+    ]
 
 
 def build_demo(model: str) -> gr.Blocks:
