@@ -25,3 +25,30 @@ def class_label_tensor(
     if labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(f"class_labels must be in [0, {num_classes - 1}], got {labels.tolist()}.")
     return labels
+
+
+def batch_and_class_labels(
+    batch_size: int | None,
+    class_labels: ClassLabels | None,
+    num_classes: int | None,
+    num_images_per_prompt: int = 1,
+    device: torch.device | str = "cpu",
+) -> tuple[int, torch.Tensor | None]:
+    """-> (images to generate, their (images,) labels, or None when no labels were given).
+
+    diffusers' rules, with class labels as the prompts: without `batch_size` the batch is one image per label
+    (`DiTPipeline`), and each of the `batch_size` images (or labels) is drawn `num_images_per_prompt` times, copies
+    side by side. What no labels means differs by family, so callers handle None.
+    """
+    if isinstance(num_images_per_prompt, bool) or not isinstance(num_images_per_prompt, int) or num_images_per_prompt <= 0:
+        raise ValueError(f"num_images_per_prompt must be a positive integer, got {num_images_per_prompt!r}.")
+    if batch_size is None:
+        batch_size = 1 if class_labels is None else torch.as_tensor(class_labels).numel()
+        if batch_size == 0:
+            raise ValueError("class_labels is empty: pass at least one label, or drop class_labels.")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+    labels = None if class_labels is None else class_label_tensor(class_labels, batch_size, num_classes, device)
+    if labels is not None:
+        labels = labels.repeat_interleave(num_images_per_prompt)
+    return batch_size * num_images_per_prompt, labels

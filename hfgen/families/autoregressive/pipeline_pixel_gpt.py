@@ -12,8 +12,9 @@ from PIL import Image
 from transformers.cache_utils import DynamicCache
 
 from ...data.pixels import PixelVocabulary, images_to_uint8, raster, uint8_to_levels, unraster
+from ...callbacks import StepCallback, StepCallbacksMixin
 from ...images import OutputType, postprocess
-from ...labels import class_label_tensor
+from ...labels import batch_and_class_labels, class_label_tensor
 from .modeling_hfgen_gpt import HfgenGPTForCausalLM
 
 ImageInput = list[Image.Image] | torch.Tensor | np.ndarray
@@ -25,7 +26,7 @@ def grey_level_log_probs(logits: torch.Tensor, targets: torch.Tensor, grey_level
     return log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
-class PixelGPTPipeline(DiffusionPipeline):
+class PixelGPTPipeline(StepCallbacksMixin, DiffusionPipeline):
     r"""An autoregressive image model: p(x) = prod_i p(x_i | x_<i) over pixels in raster order.
 
     The generator/decoder is an [`HfgenGPTForCausalLM`] over grey-level tokens (see `hfgen.data.pixels`); there is
@@ -40,6 +41,7 @@ class PixelGPTPipeline(DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "model"
+    _callback_tensor_inputs = ["tokens"]
 
     # The image format is pipeline config (model_index.json); diffusers treats only arguments with defaults as
     # config values (required ones are components), hence the defaults: the built-in 8x8 digits.
@@ -100,13 +102,20 @@ class PixelGPTPipeline(DiffusionPipeline):
         return postprocess(images, output_type)
 
     def _sample(
-        self, tokens: torch.Tensor, known: torch.Tensor, generator: torch.Generator | None, temperature: float
+        self,
+        tokens: torch.Tensor,
+        known: torch.Tensor,
+        generator: torch.Generator | None,
+        temperature: float,
+        callback: StepCallback | None = None,
+        callback_tensor_inputs: list[str] | tuple[str, ...] = ("tokens",),
     ) -> torch.Tensor:
         """Fill the unknown positions of `tokens` (B, 1 + D) left to right; known ones are kept and conditioned on."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}: use 1.0 to sample the model's distribution.")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be one torch.Generator, got {type(generator).__name__}.")
+        tensor_inputs = self.start_steps(callback, callback_tensor_inputs)
         tokens, length = tokens.clone(), tokens.shape[1]
         # 1. encode the prefix every image knows in one pass (at least the start/class token)
         prefix = int(known.all(0).long().cumprod(0).sum())
@@ -114,42 +123,71 @@ class PixelGPTPipeline(DiffusionPipeline):
             return tokens
         cache = DynamicCache(config=self.model.config)
         logits = self.model(tokens[:, :prefix], cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
-        for t in self.progress_bar(range(prefix, length)):
+        for step, t in enumerate(self.progress_bar(range(prefix, length))):
             # 2. sample the next grey level; keep the given one where it is known
             probs = F.softmax(logits[:, : self.config.grey_levels].float() / temperature, dim=-1)  # (B, G)
             sampled = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             tokens[:, t] = torch.where(known[:, t], tokens[:, t], sampled)
-            # 3. feed it back through the KV cache
+            # 3. the callback sees the tokens so far (and may replace the newest one), or stops the loop
+            if callback is not None:
+                tokens[:, t] = self._newest_token_from_callback(callback, tensor_inputs, step, t, tokens)
+                if self.interrupt:
+                    break
+            # 4. feed it back through the KV cache
             if t + 1 < length:
                 logits = self.model(tokens[:, t : t + 1], cache=cache, use_cache=True).logits[:, -1]
         return tokens
 
+    def _newest_token_from_callback(
+        self, callback: StepCallback, tensor_inputs: list[str], step: int, position: int, tokens: torch.Tensor
+    ) -> torch.Tensor:
+        """-> (B,) token at `position` after the callback, which gets a copy of `tokens` (B, 1 + D). Earlier tokens are
+        already in the KV cache, so a callback that changes them is refused rather than silently ignored."""
+        returned = self.end_step(callback, tensor_inputs, step, position, {"tokens": tokens.clone()})["tokens"]
+        if returned.shape != tokens.shape or not torch.equal(returned[:, :position], tokens[:, :position]):
+            raise ValueError(
+                f"callback_on_step_end changed tokens before position {position}, which the model has already read: "
+                "a callback may only replace the newest token."
+            )
+        return returned[:, position].to(tokens.device)
+
     @torch.no_grad()
     def __call__(
         self,
-        batch_size: int = 1,
+        batch_size: int | None = None,
         generator: torch.Generator | None = None,
         class_labels: int | list[int] | torch.Tensor | None = None,
         temperature: float = 1.0,
+        num_images_per_prompt: int = 1,
         output_type: OutputType = "pil",
         return_dict: bool = True,
+        callback_on_step_end: StepCallback | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | tuple[str, ...] = ("tokens",),
     ) -> ImagePipelineOutput | tuple:
         r"""
         Args:
-            batch_size (`int`, *optional*, defaults to 1): number of images to generate.
+            batch_size (`int`, *optional*): images to generate; defaults to one per class label, else 1.
             generator (`torch.Generator`, *optional*): makes sampling deterministic.
             class_labels (`int`, `list[int]` or `torch.Tensor`, *optional*): class per image (conditional models).
             temperature (`float`, *optional*, defaults to 1.0): > 0; below 1 sharpens each pixel's distribution.
+            num_images_per_prompt (`int`, *optional*, defaults to 1): images per label (or per `batch_size` slot).
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"` (in [0, 1]).
             return_dict (`bool`, *optional*, defaults to `True`): return an `ImagePipelineOutput`, else a tuple.
+            callback_on_step_end (`Callable`, *optional*): `callback(pipe, step, position, callback_kwargs) -> dict`,
+                called after each sampled pixel (token `position` of the sequence, 1 to D) with a copy of `"tokens"`
+                (B, 1 + D): start/class token, then grey levels in raster order, not yet sampled ones 0. It may
+                replace the newest token; `pipe._interrupt = True` stops early, leaving the rest black.
+            callback_on_step_end_tensor_inputs (`list[str]`, *optional*, defaults to `["tokens"]`): what it gets.
         """
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}.")
-        first = self.first_tokens(class_labels, batch_size)
+        batch_size, labels = batch_and_class_labels(batch_size, class_labels, self.num_classes, num_images_per_prompt)
+        first = self.first_tokens(labels, batch_size)
         tokens = torch.cat([first, first.new_zeros(batch_size, self.num_pixels)], dim=1)  # (B, 1 + D)
         known = torch.zeros_like(tokens, dtype=torch.bool)
         known[:, 0] = True
-        images = self._tokens_to_output(self._sample(tokens, known, generator, temperature)[:, 1:], output_type)
+        sampled = self._sample(
+            tokens, known, generator, temperature, callback_on_step_end, callback_on_step_end_tensor_inputs
+        )
+        images = self._tokens_to_output(sampled[:, 1:], output_type)
         self.maybe_free_model_hooks()
         return ImagePipelineOutput(images=images) if return_dict else (images,)
 

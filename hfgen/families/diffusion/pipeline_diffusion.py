@@ -16,8 +16,9 @@ from diffusers import (
 )
 from diffusers.utils.torch_utils import randn_tensor
 
+from ...callbacks import StepCallback, StepCallbacksMixin
 from ...images import OutputType, postprocess
-from ...labels import ClassLabels, class_label_tensor
+from ...labels import ClassLabels, batch_and_class_labels, class_label_tensor
 
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
     "ddpm": DDPMScheduler,
@@ -26,7 +27,7 @@ SCHEDULERS: dict[str, type[SchedulerMixin]] = {
 }
 
 
-class DiffusionImagePipeline(DiffusionPipeline):
+class DiffusionImagePipeline(StepCallbacksMixin, DiffusionPipeline):
     r"""Samples images from a denoising diffusion model, unconditionally or per class with guidance.
 
     The scheduler is swappable the diffusers way, e.g. DPM-Solver++ at 20 steps:
@@ -43,6 +44,7 @@ class DiffusionImagePipeline(DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "unet"
+    _callback_tensor_inputs = ["latents"]
 
     def __init__(self, unet: UNet2DModel, scheduler: SchedulerMixin) -> None:
         super().__init__()
@@ -80,49 +82,78 @@ class DiffusionImagePipeline(DiffusionPipeline):
             return torch.full((batch_size,), self.num_classes, dtype=torch.long, device=self.device)
         return class_label_tensor(class_labels, batch_size, self.num_classes, self.device)
 
+    def prepare_latents(
+        self, batch_size: int, generator: torch.Generator | list[torch.Generator] | None, latents: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The starting noise, (batch_size, unet channels, sample_size, sample_size), scaled for the scheduler: drawn,
+        or the given `latents` (unscaled N(0, I) draws, as diffusers takes them)."""
+        config = self.unet.config
+        shape = (batch_size, config.in_channels, config.sample_size, config.sample_size)
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=self._execution_device, dtype=self.unet.dtype)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(
+                f"latents must have shape {shape} (images, channels, size, size), got {tuple(latents.shape)}: "
+                "draw them for this batch and UNet."
+            )
+        return latents.to(self._execution_device, self.unet.dtype) * self.scheduler.init_noise_sigma
+
     @torch.no_grad()
     def __call__(
         self,
-        batch_size: int = 1,
+        batch_size: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         num_inference_steps: int = 1000,
         class_labels: ClassLabels | None = None,
         guidance_scale: float | None = None,
+        num_images_per_prompt: int = 1,
+        latents: torch.Tensor | None = None,
         output_type: OutputType = "pil",
         return_dict: bool = True,
+        callback_on_step_end: StepCallback | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | tuple[str, ...] = ("latents",),
     ) -> ImagePipelineOutput | tuple:
         r"""
         Args:
-            batch_size (`int`, *optional*, defaults to 1): number of images to generate.
+            batch_size (`int`, *optional*): images to generate; defaults to one per class label, else 1.
             generator (`torch.Generator`, *optional*): makes generation deterministic.
             num_inference_steps (`int`, *optional*, defaults to 1000): denoising steps (20 suit DPM-Solver++).
             class_labels (`int`, `list[int]` or `torch.Tensor`, *optional*): class per image (conditional models).
-            guidance_scale (`float`, *optional*): classifier-free guidance weight; 1.0 means plain conditional.
+            guidance_scale (`float`, *optional*): classifier-free guidance weight; values <= 1 mean no guidance
+                (diffusers' convention), so any model takes 1.0.
+            num_images_per_prompt (`int`, *optional*, defaults to 1): images per label (or per `batch_size` slot).
+            latents (`torch.Tensor`, *optional*): starting noise, (images, channels, size, size) N(0, I) draws.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
             return_dict (`bool`, *optional*, defaults to `True`): return an `ImagePipelineOutput`, else a tuple.
+            callback_on_step_end (`Callable`, *optional*): `callback(pipe, step, timestep, callback_kwargs) -> dict`,
+                called after each denoising step; set `pipe._interrupt = True` to stop early (see `hfgen.callbacks`).
+            callback_on_step_end_tensor_inputs (`list[str]`, *optional*, defaults to `["latents"]`): tensors the
+                callback gets (and may replace).
         """
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}.")
         if num_inference_steps <= 0:
             raise ValueError(f"num_inference_steps must be positive, got {num_inference_steps}.")
-        if guidance_scale is not None and self.num_classes is None:
-            raise ValueError("guidance_scale needs a class-conditional model; this one is unconditional: drop guidance_scale.")
-        if guidance_scale is not None and class_labels is None:
+        guided = guidance_scale is not None and guidance_scale > 1.0
+        if guided and self.num_classes is None:
+            raise ValueError(
+                f"guidance_scale={guidance_scale} needs a class-conditional model; this one is unconditional: "
+                "drop guidance_scale (or pass 1.0)."
+            )
+        if guided and class_labels is None:
             raise ValueError("guidance_scale needs class_labels to guide towards: pass class_labels.")
-        labels = self.class_label_tensor(class_labels, batch_size)
-        guided = guidance_scale is not None and guidance_scale != 1.0
+        tensor_inputs = self.start_steps(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        batch_size, labels = batch_and_class_labels(
+            batch_size, class_labels, self.num_classes, num_images_per_prompt, self._execution_device
+        )
+        if labels is None:
+            labels = self.class_label_tensor(None, batch_size)
         if guided:  # conditional and "no class" halves share one UNet call per step
             labels = torch.cat([labels, torch.full_like(labels, self.num_classes)])
 
-        config = self.unet.config
-        shape = (batch_size, config.in_channels, config.sample_size, config.sample_size)
-        image = randn_tensor(shape, generator=generator, device=self._execution_device, dtype=self.unet.dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
-        image = image * self.scheduler.init_noise_sigma
-
-        for t in self.progress_bar(self.scheduler.timesteps):
+        latents = self.prepare_latents(batch_size, generator, latents)  # after set_timesteps: some sigmas depend on it
+        for step, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
             # 1. predict the noise (or v) - for both halves when guiding
-            model_input = torch.cat([image, image]) if guided else image
+            model_input = torch.cat([latents, latents]) if guided else latents
             model_input = self.scheduler.scale_model_input(model_input, t)
             output = self.unet(model_input, t, class_labels=labels).sample
             # 2. classifier-free guidance: push the conditional prediction away from the unconditional one
@@ -130,8 +161,12 @@ class DiffusionImagePipeline(DiffusionPipeline):
                 conditional, unconditional = output.chunk(2)
                 output = unconditional + guidance_scale * (conditional - unconditional)
             # 3. x_t -> x_{t-1}
-            image = self.scheduler.step(output, t, image, generator=generator).prev_sample
+            latents = self.scheduler.step(output, t, latents, generator=generator).prev_sample
+            # 4. the callback sees (and may replace) the new latents, or stops the loop
+            latents = self.end_step(callback_on_step_end, tensor_inputs, step, t, {"latents": latents})["latents"]
+            if self.interrupt:
+                break
 
-        images = postprocess(self.decode_latents(image), output_type)
+        images = postprocess(self.decode_latents(latents), output_type)
         self.maybe_free_model_hooks()
         return ImagePipelineOutput(images=images) if return_dict else (images,)

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrize import ParametrizationList
+from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
@@ -74,12 +75,16 @@ class GANPreTrainedModel(PreTrainedModel):
     base_model_prefix = "gan"
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, nn.Embedding):
+        # transformers calls this for every module whose own tensors a checkpoint lacks (they hold uninitialised
+        # memory until then), so together the branches set every parameter and buffer; `init.*` skips loaded ones.
+        if isinstance(module, ParametrizationList):
+            # A spectrally normalised layer's weight lives here, as `original`; spectral norm divides its scale away
+            # (W / sigma), so one std serves every layer type.
+            init.normal_(module.original, std=self.config.initializer_range)
+        elif isinstance(module, nn.Embedding) and not parametrize.is_parametrized(module):
             init.normal_(module.weight, std=1.0)  # class codes on the scale of z ~ N(0, I)
         elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            # Spectral norm divides by the largest singular value, so the scale of the init is irrelevant; keep
-            # the weight its power iteration was started from.
-            if not parametrize.is_parametrized(module, "weight"):
+            if not parametrize.is_parametrized(module):
                 init.normal_(module.weight, std=self.config.initializer_range)
             if module.bias is not None:
                 init.zeros_(module.bias)
@@ -90,6 +95,29 @@ class GANPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.running_mean)
                 init.ones_(module.running_var)
                 init.zeros_(module.num_batches_tracked)
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        """transformers' per-module initialisation, then spectral norm's singular-vector estimates (`_u`, `_v`), which
+        depend on a weight that is final only once every module is done."""
+        super().initialize_weights()
+        for module in self.modules():
+            if isinstance(module, ParametrizationList):
+                for parametrization in module:
+                    if isinstance(parametrization, _SpectralNorm):
+                        _restart_power_iteration(parametrization, module.original)
+
+
+@torch.no_grad()
+def _restart_power_iteration(norm: _SpectralNorm, weight: torch.Tensor) -> None:
+    """Start `_u`, `_v` afresh from `weight` as torch does when it wraps a layer (random unit vectors, then 15 power
+    iterations), unless a checkpoint gave them."""
+    if getattr(norm._u, "_is_hf_initialized", False) and getattr(norm._v, "_is_hf_initialized", False):
+        return
+    for vector in (norm._u, norm._v):
+        vector.normal_()
+        vector.copy_(F.normalize(vector, dim=0, eps=norm.eps))
+    norm._power_method(norm._reshape_weight_to_matrix(weight), 15)
 
 
 class GANGenerator(GANPreTrainedModel):

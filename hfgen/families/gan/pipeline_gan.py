@@ -7,7 +7,7 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from ...images import OutputType, postprocess
-from ...labels import class_label_tensor
+from ...labels import batch_and_class_labels, class_label_tensor
 from .modeling_gan import GANDiscriminator, GANGenerator
 
 
@@ -97,33 +97,38 @@ class GANPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(
         self,
-        batch_size: int = 1,
+        batch_size: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         class_labels: int | list[int] | torch.Tensor | None = None,
         truncation: float | None = None,
+        num_images_per_prompt: int = 1,
         latents: torch.Tensor | None = None,
         output_type: OutputType = "pil",
         return_dict: bool = True,
     ) -> ImagePipelineOutput | tuple:
         r"""
         Args:
-            batch_size (`int`, *optional*, defaults to 1): number of images to generate.
+            batch_size (`int`, *optional*): images to generate; defaults to one per class label, else 1.
             generator (`torch.Generator`, *optional*): makes generation deterministic.
             class_labels (`int`, `list[int]` or `torch.Tensor`, *optional*): class per image (conditional models);
                 by default a conditional model cycles through its classes.
             truncation (`float`, *optional*): in (0, 1]; scales z towards 0 for typical-looking samples.
-            latents (`torch.Tensor` of shape `(batch_size, latent_dim)`, *optional*): use these instead of drawing.
+            num_images_per_prompt (`int`, *optional*, defaults to 1): images per label (or per `batch_size` slot).
+            latents (`torch.Tensor` of shape `(images, latent_dim)`, *optional*): use these instead of drawing.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"` (in [0, 1]).
             return_dict (`bool`, *optional*, defaults to `True`): return an `ImagePipelineOutput`, else a tuple.
         """
+        batch_size, labels = batch_and_class_labels(
+            batch_size, class_labels, self.num_classes, num_images_per_prompt, self._execution_device
+        )
         if latents is None:
             latents = self.prepare_latents(batch_size, generator)
         elif latents.shape != (batch_size, self.latent_dim):
             raise ValueError(
                 f"latents must have shape (batch_size, latent_dim) = ({batch_size}, {self.latent_dim}), "
-                f"got {tuple(latents.shape)}: draw them with pipe.prepare_latents(batch_size, generator)."
+                f"got {tuple(latents.shape)}: draw them with pipe.prepare_latents({batch_size}, generator)."
             )
-        return self._generate(latents.to(self._execution_device), class_labels, truncation, output_type, return_dict)
+        return self._generate(latents.to(self._execution_device), labels, truncation, output_type, return_dict)
 
     @torch.no_grad()
     def interpolate(
