@@ -7,6 +7,7 @@ text model. Both show the one idea: p(x) = prod_i p(x_i | x_<i), sampled one tok
 from __future__ import annotations
 
 from collections.abc import Iterator
+from queue import Queue
 from threading import Thread
 
 import gradio as gr
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
 
-from ...data.pixels import images_to_uint8, raster, uint8_to_levels
+from ...data.pixels import images_to_uint8, raster, uint8_to_levels, unraster
 from ...demo import grid, header, image_output, seed_input, seeded, test_images, user_errors
 from ...loading import load_pipeline, read_model_file
 from .pipeline_pixel_gpt import PixelGPTPipeline
@@ -27,8 +28,10 @@ MAX_NEW_TOKENS = 256
 MAX_PROMPT_CHARS = 2000
 TOP_TOKENS = 10
 """Bars in the next-token chart."""
-COMPLETION_UPDATES = 8
-"""Updates a completion streams (chunks of rows): each re-samples the rest, so more updates cost more compute."""
+COMPLETION_UPDATES = 16
+"""Frames a completion streams while it samples, pixel by pixel."""
+COMPLETION_TIMEOUT = 120.0
+"""Seconds without a new frame after which a completion gives up (the sampling thread has died or hangs)."""
 SAMPLING_TEACHES = (
     "A GPT (decoder-only transformer) learns p(next token | every token before it). Generation samples one token, "
     "appends it and repeats; temperature sharpens (< 1) or flattens (> 1) each distribution, top-k and top-p cut "
@@ -136,38 +139,63 @@ def build_pixel_demo(model: str) -> gr.Blocks:
         images = pipe(batch_size=int(num_images), generator=seeded(seed), class_labels=labels, temperature=temperature, output_type="pt").images
         return grid(images)
 
+    def pixel_tokens(index: int) -> torch.Tensor:
+        """(1, D) grey levels of test image `index`, in raster order."""
+        return raster(uint8_to_levels(images_to_uint8(real[index : index + 1], side, config.channels), levels))
+
+    def shown(pixels: torch.Tensor, known: int) -> torch.Tensor:
+        """(1, D) grey levels of which the first `known` are drawn -> (1, C, H, W) in [0, 1], the rest mid-grey."""
+        values = pixels.float() / (levels - 1)
+        values[:, known:] = 0.5
+        return unraster(values, side, config.channels)
+
     @user_errors
     def complete(index: int, known_rows: int, seed: int, temperature: float) -> Iterator[Image.Image]:
-        """Stream the completion in up to `COMPLETION_UPDATES` chunks of rows. Each update keeps its rows of a
-        completion given every row above it - exact ancestral sampling, shown as it goes."""
-        index, known_rows, generator = int(index), int(known_rows), seeded(seed)
-        original = real[index : index + 1]  # (1, C, H, W) in [0, 1]
-        current = original.clone()
-        current[..., known_rows:, :] = 0.5  # unknown rows shown mid-grey until sampled
-        yield grid(torch.cat([original, current]), cols=2)
-        chunk = max(1, -(-(side - known_rows) // COMPLETION_UPDATES))
-        for row in range(known_rows, side, chunk):
-            completed = pipe.complete(
-                current, known_rows=row, generator=generator, class_labels=label_of(index), temperature=temperature,
-                output_type="pt",
-            ).images
-            current[..., row : row + chunk, :] = completed[..., row : row + chunk, :]
-            yield grid(torch.cat([original, current]), cols=2)
+        """Sample pixel by pixel while a step-end callback writes the known top rows in (the pipeline's contract lets
+        a callback replace the newest token), and stream a frame every few pixels from the sampling thread."""
+        index, generator = int(index), seeded(seed)
+        target, original = pixel_tokens(index), real[index : index + 1]
+        prefix = int(known_rows) * side * config.channels  # known pixels: sequence positions 1..prefix
+        every = max(1, (pipe.num_pixels - prefix) // COMPLETION_UPDATES)
+        frames: Queue = Queue()
+
+        def draw(pipe: PixelGPTPipeline, step: int, position: int, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            tokens = tensors["tokens"]  # (1, 1 + D): start/class token, then pixels
+            if position <= prefix:
+                tokens[:, position] = target[:, position - 1]
+            elif (position - prefix) % every == 0 or position == pipe.num_pixels:
+                frames.put(shown(tokens[:, 1:], position))
+            return {"tokens": tokens}
+
+        def run() -> None:
+            try:
+                pipe(
+                    batch_size=1, generator=generator, class_labels=label_of(index), temperature=temperature,
+                    output_type="pt", callback_on_step_end=draw,
+                )
+                frames.put(None)
+            except Exception as error:  # re-raised in the request's thread, where the user sees it
+                frames.put(error)
+
+        yield grid(torch.cat([original, shown(target, prefix)]), cols=2)
+        Thread(target=run, daemon=True).start()
+        while (frame := frames.get(timeout=COMPLETION_TIMEOUT)) is not None:
+            if isinstance(frame, Exception):
+                raise frame
+            yield grid(torch.cat([original, frame]), cols=2)
 
     @user_errors
     def next_pixel(index: int, known_rows: int) -> tuple[Image.Image, pd.DataFrame]:
         index, known_rows = int(index), int(known_rows)
         if known_rows >= side:
             raise ValueError(f"Every row is known: keep fewer than {side} rows so there is a next pixel to predict.")
-        pixels = raster(uint8_to_levels(images_to_uint8(real[index : index + 1], side, config.channels), levels))  # (1, D)
+        pixels = pixel_tokens(index)  # (1, D)
         prefix = known_rows * side * config.channels
         label = torch.tensor([label_of(index)]) if conditional else None
         tokens = torch.cat([pipe.vocabulary.first_tokens(label, 1), pixels[:, :prefix]], dim=1)  # (1, 1 + prefix)
         with torch.no_grad():
             logits = pipe.model(tokens).logits[0, -1, :levels]  # (G,)
-        shown = real[index : index + 1].clone()
-        shown[..., known_rows:, :] = 0.5
-        return grid(shown), bars(F.softmax(logits.float(), dim=-1), [f"grey {g}/{levels - 1}" for g in range(levels)])
+        return grid(shown(pixels, prefix)), bars(F.softmax(logits.float(), dim=-1), [f"grey {g}/{levels - 1}" for g in range(levels)])
 
     def index_slider() -> gr.Slider:
         return gr.Slider(0, len(real) - 1, value=0, step=1, label="real test image #")
