@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.hfgen-installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/hfgen zoo --dataset digits --output_dir zoo-report
 
-test: $(STAMP)
+# The Spaces' browser tests drive Debian's chromium (never a browser download); install it when missing.
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) out zoo-report
+	rm -rf $(VENV) out zoo-report test-artifacts
