@@ -39,10 +39,11 @@ QUEUE_SIZE = 64
 MAX_FILE_SIZE = "2mb"
 """Largest upload accepted: the models see at most 32x32 pixels, so bigger files only cost memory."""
 MAX_UPLOAD_SIDE = 2048
-DISPLAY_SIDE = 224
+DISPLAY_SIDE = 320
 """Images are enlarged (nearest-neighbour, whole multiples) to at least this many pixels a side."""
 MAX_SEED = 2**31 - 1
-THEME_CSS = ".gradio-container {max-width: 1100px !important} footer {display: none !important}"
+THEME_CSS = ".gradio-container {max-width: 1100px !important} img {image-rendering: pixelated}"
+"""Browsers enlarge images to fit their frame: `pixelated` keeps model pixels square instead of smoothing them."""
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def image_output(label: str, **kwargs: Any) -> gr.Image:
     """An output image sent as PNG (lossless: Gradio's WebP default smears 8x8 pixels)."""
     import gradio as gr
 
-    return gr.Image(label=label, type="pil", format="png", interactive=False, buttons=["download"], **kwargs)
+    return gr.Image(label=label, type="pil", format="png", interactive=False, buttons=["download"], height=360, **kwargs)
 
 
 def gallery_output(label: str, columns: int = 8, **kwargs: Any) -> gr.Gallery:

@@ -24,6 +24,7 @@ from huggingface_hub import SpaceCard
 from PIL import Image
 
 from helpers import REPO_ROOT, run_hfgen, subprocess_env
+from hfgen.cli import main
 from hfgen.demo import DISPLAY_SIDE, MODEL_ENV, demo_names, launch
 
 SPACES = ("diffusion", "vae", "gan", "autoregressive", "zoo")
@@ -31,7 +32,7 @@ ARTIFACTS = REPO_ROOT / "test-artifacts" / "spaces"
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TEXT = ["--dataset", "python-stdlib", "--max_chars", "50000", "--vocab_size", "256", "--block_size", "32",
+TEXT = ["--dataset", "python-stdlib", "--max_chars", "50000", "--vocab_size", "300", "--block_size", "32",
         "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2"]
 
 
@@ -41,7 +42,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_until_serving(url: str, timeout: float = 180) -> None:
+def wait_until_serving(url: str, log: Path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -50,24 +51,17 @@ def wait_until_serving(url: str, timeout: float = 180) -> None:
                     return
         except OSError:
             time.sleep(1)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
+    raise AssertionError(f"{url} did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
-    """Space -> model: the tiny zoo's folders (or HFGEN_SPACES_ZOO's), and a 2-step text GPT."""
-    zoo = os.environ.get("HFGEN_SPACES_ZOO")
-    if zoo is None:
-        zoo = tmp_path_factory.mktemp("spaces-zoo")
-        run_hfgen("zoo", "--budget", "tiny", "--output_dir", zoo, "--num_samples", "64", timeout=600)
+def models(request, tmp_path_factory) -> dict[str, Path]:
+    """Space -> model: the session's tiny zoo (or HFGEN_SPACES_ZOO's folder), and a 2-step text GPT."""
+    zoo = Path(os.environ.get("HFGEN_SPACES_ZOO") or request.getfixturevalue("tiny_zoo"))
     text = tmp_path_factory.mktemp("spaces-text")
-    cache = tmp_path_factory.mktemp("spaces-text-cache")
-    subprocess.run(
-        [sys.executable, "-m", "hfgen", "train", "autoregressive", *TEXT, "--output_dir", str(text), "--max_steps", "2",
-         "--train_batch_size", "8"],
-        check=True, capture_output=True, timeout=300, env=subprocess_env(HFGEN_CACHE=str(cache)),
-    )
-    zoo = Path(zoo)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HFGEN_CACHE", str(tmp_path_factory.mktemp("spaces-text-cache")))
+        assert main(["train", "autoregressive", *TEXT, "--output_dir", str(text), "--max_steps", "2", "--train_batch_size", "8"]) == 0
     return {name: zoo / "models" / name for name in SPACES[:-1]} | {"zoo": zoo, "text": text}
 
 
@@ -96,10 +90,10 @@ def clients(servers) -> dict[str, Client]:
 
 
 def image(path: str) -> Image.Image:
-    """An output file: it must be a PNG (Gradio's WebP default blurs 8x8 pixels) at least DISPLAY_SIDE a side."""
+    """An output file: it must be a PNG (Gradio's WebP default blurs 8x8 pixels) at least DISPLAY_SIDE wide or high."""
     picture = Image.open(path)
     assert picture.format == "PNG", picture.format
-    assert min(picture.size) >= DISPLAY_SIDE, picture.size
+    assert max(picture.size) >= DISPLAY_SIDE, picture.size
     return picture
 
 
@@ -208,15 +202,15 @@ def test_zoo_space_times_every_family_next_to_the_report(clients):
     assert rows["vae"]["bits/dim ↓"] != "n/a" and rows["gan"]["bits/dim ↓"] == "n/a"
 
 
-def test_hfgen_demo_serves_a_space_and_refuses_unknown_ones(models):
+def test_hfgen_demo_serves_a_space_and_refuses_unknown_ones(models, tmp_path):
     assert "No demo called 'nope'" in run_hfgen("demo", "nope", check=False).stderr
-    port = free_port()
+    port, log = free_port(), tmp_path / "demo.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "hfgen", "demo", "gan", "--model", str(models["gan"]), "--port", str(port)],
-        env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=subprocess_env(), stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
     try:
-        wait_until_serving(f"http://127.0.0.1:{port}/")
+        wait_until_serving(f"http://127.0.0.1:{port}/", log)
         image(Client(f"http://127.0.0.1:{port}/", verbose=False).predict(0, 4, -1, 1.0, api_name="/sample"))
     finally:
         server.terminate()

@@ -105,7 +105,7 @@ def build_text_demo(model: str) -> gr.Blocks:
                     temperature = gr.Slider(0.05, 2.0, value=0.8, step=0.05, label="temperature")
                     top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="top-p")
                     top_k = gr.Slider(0, 200, value=50, step=1, label="top-k (0 = off)")
-                    max_new_tokens = gr.Slider(1, min(MAX_NEW_TOKENS, context - 1), value=min(64, context - 1), step=1, label="max tokens")
+                    max_new_tokens = gr.Slider(1, min(MAX_NEW_TOKENS, context - 1), value=min(64, context // 2), step=1, label="max tokens")
                     seed = seed_input()
                     generate_button = gr.Button("Generate", variant="primary")
                 with gr.Column(scale=2):
