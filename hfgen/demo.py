@@ -15,6 +15,7 @@ import inspect
 import logging
 import math
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -176,13 +177,45 @@ def to_pil(images: torch.Tensor, side: int = DISPLAY_SIDE) -> list[Image.Image]:
     return [enlarge(image, side) for image in postprocess(images * 2 - 1, "pil")]
 
 
-def grid(images: torch.Tensor, cols: int | None = None) -> Image.Image:
-    """(B, C, H, W) in [0, 1] -> one enlarged grid (hfgen's sample grid: thin grey borders between cells)."""
+def grid(images: torch.Tensor, cols: int | None = None) -> str:
+    """(B, C, H, W) in [0, 1] -> one enlarged grid as a PNG file (hfgen's sample grid: thin grey borders between cells)."""
     from .images import image_grid
 
     side = images.shape[-1]
     cell = max(32, DISPLAY_SIDE // max(1, cols or math.ceil(math.sqrt(len(images)))))
-    return enlarge(image_grid(images * 2 - 1, cols=cols, min_side=max(side, cell)))
+    return png_file(enlarge(image_grid(images * 2 - 1, cols=cols, min_side=max(side, cell))))
+
+
+def frames(images: torch.Tensor, captions: list[str] | None = None) -> list[str] | list[tuple[str, str]]:
+    """(F, C, H, W) in [0, 1] -> enlarged PNG files for a `gr.Gallery`, with their captions when given."""
+    files = [png_file(image) for image in to_pil(images)]
+    return files if captions is None else list(zip(files, captions))
+
+
+def png_file(image: Image.Image) -> str:
+    """Save as PNG under a name made from its bytes and return the path, for an output component to serve.
+
+    Why not return the PIL image: Gradio 6.31 caches an image output by rewriting `<hash of its bytes>/image.png`
+    on every request, so two concurrent requests with the same result (the same seed) truncate the file while the
+    other is being downloaded ("Too little data for declared Content-Length", measured by scripts/bench_spaces.py).
+    A file is written once, atomically, and Gradio copies file outputs only when its cache lacks them.
+    """
+    import hashlib
+    import io
+    import tempfile
+    from pathlib import Path
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    folder = Path(tempfile.gettempdir()) / "hfgen-demo"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+    if not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+        partial.write_bytes(data)
+        partial.replace(path)
+    return str(path)
 
 
 def uploaded_image(image: Image.Image | None, what: str = "an image") -> Image.Image:

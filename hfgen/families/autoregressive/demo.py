@@ -14,7 +14,6 @@ import gradio as gr
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
 
 from ...data.pixels import images_to_uint8, raster, uint8_to_levels, unraster
@@ -134,7 +133,7 @@ def build_pixel_demo(model: str) -> gr.Blocks:
         return real_labels[index] if conditional else None
 
     @user_errors
-    def sample(seed: int, num_images: int, temperature: float) -> Image.Image:
+    def sample(seed: int, num_images: int, temperature: float) -> str:
         labels = [i % pipe.num_classes for i in range(int(num_images))] if conditional else None
         images = pipe(batch_size=int(num_images), generator=seeded(seed), class_labels=labels, temperature=temperature, output_type="pt").images
         return grid(images)
@@ -150,21 +149,21 @@ def build_pixel_demo(model: str) -> gr.Blocks:
         return unraster(values, side, config.channels)
 
     @user_errors
-    def complete(index: int, known_rows: int, seed: int, temperature: float) -> Iterator[Image.Image]:
+    def complete(index: int, known_rows: int, seed: int, temperature: float) -> Iterator[str]:
         """Sample pixel by pixel while a step-end callback writes the known top rows in (the pipeline's contract lets
         a callback replace the newest token), and stream a frame every few pixels from the sampling thread."""
         index, generator = int(index), seeded(seed)
         target, original = pixel_tokens(index), real[index : index + 1]
         prefix = int(known_rows) * side * config.channels  # known pixels: sequence positions 1..prefix
         every = max(1, (pipe.num_pixels - prefix) // COMPLETION_UPDATES)
-        frames: Queue = Queue()
+        updates: Queue = Queue()
 
         def draw(pipe: PixelGPTPipeline, step: int, position: int, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             tokens = tensors["tokens"]  # (1, 1 + D): start/class token, then pixels
             if position <= prefix:
                 tokens[:, position] = target[:, position - 1]
             elif (position - prefix) % every == 0 or position == pipe.num_pixels:
-                frames.put(shown(tokens[:, 1:], position))
+                updates.put(shown(tokens[:, 1:], position))
             return {"tokens": tokens}
 
         def run() -> None:
@@ -173,19 +172,19 @@ def build_pixel_demo(model: str) -> gr.Blocks:
                     batch_size=1, generator=generator, class_labels=label_of(index), temperature=temperature,
                     output_type="pt", callback_on_step_end=draw,
                 )
-                frames.put(None)
+                updates.put(None)
             except Exception as error:  # re-raised in the request's thread, where the user sees it
-                frames.put(error)
+                updates.put(error)
 
         yield grid(torch.cat([original, shown(target, prefix)]), cols=2)
         Thread(target=run, daemon=True).start()
-        while (frame := frames.get(timeout=COMPLETION_TIMEOUT)) is not None:
+        while (frame := updates.get(timeout=COMPLETION_TIMEOUT)) is not None:
             if isinstance(frame, Exception):
                 raise frame
             yield grid(torch.cat([original, frame]), cols=2)
 
     @user_errors
-    def next_pixel(index: int, known_rows: int) -> tuple[Image.Image, pd.DataFrame]:
+    def next_pixel(index: int, known_rows: int) -> tuple[str, pd.DataFrame]:
         index, known_rows = int(index), int(known_rows)
         if known_rows >= side:
             raise ValueError(f"Every row is known: keep fewer than {side} rows so there is a next pixel to predict.")

@@ -7,9 +7,8 @@ from typing import Any
 import gradio as gr
 import torch
 from diffusers import DDPMScheduler
-from PIL import Image
 
-from ...demo import gallery_output, grid, header, image_output, seed_input, seeded, test_images, to_pil, user_errors
+from ...demo import frames, gallery_output, grid, header, image_output, seed_input, seeded, test_images, user_errors
 from ...loading import load_pipeline
 from .pipeline_diffusion import DiffusionImagePipeline
 
@@ -75,22 +74,19 @@ def build_demo(model: str) -> gr.Blocks:
         return options
 
     @user_errors
-    def sample(seed: int, num_images: int, scheduler: str, steps: int, class_label: int | None, guidance: float) -> Image.Image:
+    def sample(seed: int, num_images: int, scheduler: str, steps: int, class_label: int | None, guidance: float) -> str:
         options = call_options(steps, class_label, guidance)
         return grid(sampler(scheduler)(batch_size=int(num_images), generator=seeded(seed), output_type="pt", **options).images)
 
     @user_errors
     def trajectory(
         index: int, num_frames: int, seed: int, scheduler: str, steps: int, class_label: int | None, guidance: float
-    ) -> tuple[list[tuple[Image.Image, str]], list[tuple[Image.Image, str]]]:
+    ) -> list[list[tuple[str, str]]]:
         options = call_options(steps, class_label, guidance)
         generator = seeded(seed)
         forward = forward_noising(pipe, real[int(index)], int(num_frames), generator)
         reverse = reverse_process(sampler(scheduler), int(num_frames), generator, **options)
-        return [
-            [(image, caption) for image, (_, caption) in zip(to_pil(torch.stack([frame for frame, _ in frames])), frames)]
-            for frames in (forward, reverse)
-        ]
+        return [frames(torch.stack([frame for frame, _ in run]), [caption for _, caption in run]) for run in (forward, reverse)]
 
     def sampler_controls() -> list[gr.components.Component]:
         class_choices = [("no class", NO_CLASS)] + [(name, i) for i, name in enumerate(class_names[: pipe.num_classes or 0])]

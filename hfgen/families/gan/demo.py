@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 import torch
-from PIL import Image
 
-from ...demo import gallery_output, grid, header, image_output, seed_input, seeded, test_images, to_pil, user_errors
+from ...demo import frames, gallery_output, grid, header, image_output, seed_input, seeded, test_images, user_errors
 from ...loading import load_pipeline
 
 MAX_IMAGES = 64
@@ -31,7 +30,7 @@ def build_demo(model: str) -> gr.Blocks:
         return None if not conditional or class_label in (None, EVERY_CLASS) else int(class_label)
 
     @user_errors
-    def sample(seed: int, num_images: int, class_label: int | None, truncation: float) -> Image.Image:
+    def sample(seed: int, num_images: int, class_label: int | None, truncation: float) -> str:
         images = pipe(
             batch_size=int(num_images), generator=seeded(seed), class_labels=labels(class_label),
             truncation=truncation, output_type="pt",
@@ -39,16 +38,16 @@ def build_demo(model: str) -> gr.Blocks:
         return grid(images)
 
     @user_errors
-    def walk(seed_a: int, seed_b: int, num_frames: int, class_label: int | None, truncation: float) -> list[Image.Image]:
+    def walk(seed_a: int, seed_b: int, num_frames: int, class_label: int | None, truncation: float) -> list[str]:
         start, end = (pipe.prepare_latents(1, seeded(seed))[0] for seed in (seed_a, seed_b))
-        frames = pipe.interpolate(
+        strip = pipe.interpolate(
             start, end, num_frames=int(num_frames), class_labels=labels(class_label), truncation=truncation,
             output_type="pt",
         ).images
-        return to_pil(frames)
+        return frames(strip)
 
     @user_errors
-    def verdict(index: int, seed: int) -> tuple[Image.Image, dict[str, float]]:
+    def verdict(index: int, seed: int) -> tuple[str, dict[str, float]]:
         index = int(index)
         label = real_labels[index] if conditional else None
         generated = pipe(batch_size=1, generator=seeded(seed), class_labels=label, output_type="pt").images
@@ -85,8 +84,8 @@ def build_demo(model: str) -> gr.Blocks:
                 walk_class = class_input(pipe.num_classes, class_names, "the first class")
                 walk_truncation = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="truncation")
             walk_button = gr.Button("Walk", variant="primary")
-            frames = gallery_output("along the great circle between the two latents (slerp)")
-            walk_button.click(walk, [seed_a, seed_b, walk_frames, walk_class, walk_truncation], frames, api_name="walk")
+            walk_gallery = gallery_output("along the great circle between the two latents (slerp)")
+            walk_button.click(walk, [seed_a, seed_b, walk_frames, walk_class, walk_truncation], walk_gallery, api_name="walk")
         with gr.Tab("Discriminator", visible=pipe.discriminator is not None):
             gr.Markdown("The discriminator's probability that each image is real: a well-trained pair leaves it "
                         "unsure (near 0.5) about both; a discriminator that wins easily means the generator lags.")

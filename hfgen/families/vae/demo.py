@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from ...data import images_to_tensor
-from ...demo import gallery_output, grid, header, image_output, seed_input, seeded, test_images, to_pil, uploaded_image, user_errors
+from ...demo import frames, gallery_output, grid, header, image_output, seed_input, seeded, test_images, to_pil, uploaded_image, user_errors
 from ...loading import load_pipeline
 from .pipeline_vae import VAEPipeline
 
@@ -38,18 +38,18 @@ def build_demo(model: str) -> gr.Blocks:
     examples = [to_pil(image[None])[0] for image in list(first_of_class.values())[:2] or [images[0], images[1]]]
 
     @user_errors
-    def sample(seed: int, num_images: int) -> Image.Image:
+    def sample(seed: int, num_images: int) -> str:
         return grid(pipe(batch_size=int(num_images), generator=seeded(seed), output_type="pt").images)
 
     @user_errors
-    def reconstruct(image: Image.Image | None) -> Image.Image:
+    def reconstruct(image: Image.Image | None) -> str:
         original = (images_to_tensor([uploaded_image(image)], config.image_size, config.num_channels) + 1) / 2
         return grid(torch.cat([original, pipe.reconstruct(original, output_type="pt").images]), cols=2)
 
     @user_errors
-    def interpolate(image_a: Image.Image | None, image_b: Image.Image | None, num_frames: int) -> list[Image.Image]:
+    def interpolate(image_a: Image.Image | None, image_b: Image.Image | None, num_frames: int) -> list[str]:
         ends = [uploaded_image(image_a, "the first image"), uploaded_image(image_b, "the second image")]
-        return to_pil(pipe.interpolate(*ends, num_frames=int(num_frames), output_type="pt").images)
+        return frames(pipe.interpolate(*ends, num_frames=int(num_frames), output_type="pt").images)
 
     @user_errors
     def draw_map() -> pd.DataFrame:
@@ -87,8 +87,8 @@ def build_demo(model: str) -> gr.Blocks:
                 with gr.Column():
                     num_frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="frames")
                     interpolate_button = gr.Button("Interpolate", variant="primary")
-            frames = gallery_output("decoded along the straight line between the two codes")
-            interpolate_button.click(interpolate, [image_a, image_b, num_frames], frames, api_name="interpolate")
+            strip = gallery_output("decoded along the straight line between the two codes")
+            interpolate_button.click(interpolate, [image_a, image_b, num_frames], strip, api_name="interpolate")
         with gr.Tab("Latent map"):
             gr.Markdown(f"Where the encoder puts {len(images)} test images: the first two principal components of "
                         "their posterior means, one colour per class. Classes that form separate clouds are what "
