@@ -145,6 +145,9 @@ def test_vae_space(clients, tmp_path):
     codes = client.predict(api_name="/latent_map")
     assert len(codes["data"]) == 300 and len({row[2] for row in codes["data"]}) == 10  # every digit class
     assert_refused(client, "Upload or draw an image first", None, api_name="/reconstruct")
+    wide = tmp_path / "wide.png"
+    Image.new("L", (4000, 8)).save(wide)
+    assert_refused(client, "at most 2048 pixels a side", handle_file(str(wide)), api_name="/reconstruct")
     assert_refused(client, "greater than maximum value 16", handle_file(str(digit)), handle_file(str(digit)), 99, api_name="/interpolate")
     image(client.predict(handle_file(str(digit)), api_name="/reconstruct"))
 
@@ -157,6 +160,10 @@ def test_gan_space(clients):
     image(pair)
     scores = {item["label"]: item["confidence"] for item in verdict["confidences"]}
     assert set(scores) == {"real test image #5", "generated (seed 0)"} and all(0 < p < 1 for p in scores.values())
+    # Concurrent identical requests: Gradio's cache of returned PIL images rewrites one file per result while others
+    # download it (13 of 64 such requests failed before the Spaces returned PNG files written once).
+    jobs = [client.submit(0, 16, -1, 1.0, api_name="/sample") for _ in range(12)]
+    assert len({image(job.result(timeout=120)).tobytes() for job in jobs}) == 1
     assert_refused(client, "less than minimum value 0.05", 3, 9, -1, 0.0, api_name="/sample")
     assert_refused(client, "greater than maximum value 64", 3, 1000, -1, 1.0, api_name="/sample")
     image(client.predict(3, 1, -1, 1.0, api_name="/sample"))
