@@ -280,3 +280,28 @@ def test_space_in_a_real_browser(space, servers, browser):
     page.get_by_text("Value -1 is less than minimum value 0.").first.wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / f"{space}-error.png"), full_page=True)
     page.close()
+
+
+def test_a_bug_reaches_the_user_as_one_short_line():
+    import gradio as gr
+
+    from hfgen.demo import user_errors
+
+    @user_errors
+    def broken(value: int) -> int:
+        return {}[value]  # a bug, not bad input
+
+    @user_errors
+    def refusing(value: int):
+        yield value
+        raise ValueError(f"value must be small, got {value}.")
+
+    with pytest.raises(gr.Error) as bug:
+        broken(3)
+    assert bug.value.message.startswith("Internal error (KeyError); the server is still running")
+    assert bug.value.__cause__ is None  # `from None`: no chained traceback either
+    stream = refusing(7)
+    assert next(stream) == 7
+    with pytest.raises(gr.Error) as refused:
+        next(stream)
+    assert refused.value.message == "value must be small, got 7."
