@@ -126,7 +126,7 @@ def test_diffusion_space(clients):
     grid = image(client.predict(0, 4, "ddim", 10, -1, 3.0, api_name="/sample"))
     assert grid.size[0] == grid.size[1]  # 4 images: a 2x2 grid
     forward, reverse = client.predict(0, 6, 1, "dpmsolver", 10, -1, 3.0, api_name="/trajectory")
-    assert len(frames(forward)) == 6 and forward[0]["caption"] == "x_0 (data)" and "x_999" in forward[-1]["caption"]
+    assert len(frames(forward)) == 6 and [item["caption"] for item in forward] == ["data", "t=200", "t=400", "t=599", "t=799", "t=999"]
     assert len(frames(reverse)) == 6 and reverse[-1]["caption"].startswith("step 10/10")
     assert_refused(client, "less than minimum value 1", 0, 4, "ddim", 0, -1, 3.0, api_name="/sample")
     assert_refused(client, "not in the list of choices", 0, 4, "euler", 10, -1, 3.0, api_name="/sample")
@@ -237,6 +237,12 @@ BROWSER_CHECKS = {
 }
 
 
+SECOND_VIEWS = {
+    # Space: (tab, button, output images that appear) - the view the Space exists to teach, screenshot too.
+    "diffusion": ("Trajectory", "Noise and denoise", 16),
+}
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).is_file():
@@ -268,18 +274,31 @@ def test_space_in_a_real_browser(space, servers, browser):
             "() => [...document.querySelectorAll('textarea')].some(t => t.value.length > 'def '.length)", timeout=90_000
         )
     page.wait_for_timeout(500)  # let the last frame of a stream settle
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / f"{space}.png"
-    page.screenshot(path=str(shot), full_page=True)
-    if os.environ.get("HFGEN_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, SCREENSHOTS / f"{space}.png")
+    save_screenshot(page, space)
 
     page.get_by_label("seed", exact=True).first.fill("-1")
     button.click()
     page.get_by_text("Value -1 is less than minimum value 0.").first.wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / f"{space}-error.png"), full_page=True)
+    if space in SECOND_VIEWS:
+        tab, button_name, images = SECOND_VIEWS[space]
+        page.reload()
+        page.get_by_role("tab", name=tab).click()
+        page.get_by_role("button", name=button_name, exact=True).click()
+        page.locator("img[src*='/gradio_api/file=']").nth(images - 1).wait_for(timeout=90_000)
+        page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=30_000)
+        save_screenshot(page, f"{space}-{tab.lower()}")
     page.close()
+
+
+def save_screenshot(page, name: str) -> None:
+    """A full-page PNG in the test artifacts, and in docs/screenshots/ with HFGEN_SCREENSHOTS=1."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("HFGEN_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, SCREENSHOTS / f"{name}.png")
 
 
 def test_a_bug_reaches_the_user_as_one_short_line():

@@ -28,7 +28,7 @@ def forward_noising(pipe: DiffusionImagePipeline, image: torch.Tensor, num_frame
     clean = image[None].expand(num_frames, -1, -1, -1) * 2 - 1  # (F, C, H, W) in [-1, 1]
     noise = torch.randn(clean[:1].shape, generator=generator).expand_as(clean)
     noisy = schedule.add_noise(clean, noise, timesteps)
-    return [((frame.clamp(-1, 1) + 1) / 2, f"x_{t} (data + noise)" if t else "x_0 (data)") for frame, t in zip(noisy, timesteps.tolist())]
+    return [((frame.clamp(-1, 1) + 1) / 2, f"t={t}" if t else "data") for frame, t in zip(noisy, timesteps.tolist())]
 
 
 def reverse_process(
@@ -48,7 +48,7 @@ def reverse_process(
     )
     chosen = torch.linspace(0, len(snapshots) - 1, num_frames).round().long().unique().tolist()  # always the last step
     return [
-        ((pipe.decode_latents(snapshots[i][1])[0].clamp(-1, 1) + 1) / 2, f"step {i + 1}/{len(snapshots)} (t={snapshots[i][0]})")
+        ((pipe.decode_latents(snapshots[i][1])[0].clamp(-1, 1) + 1) / 2, f"step {i + 1}/{len(snapshots)}")
         for i in chosen
     ]
 
@@ -124,8 +124,8 @@ def build_demo(model: str) -> gr.Blocks:
                 trajectory_seed = seed_input()
             trajectory_controls = sampler_controls()
             trajectory_button = gr.Button("Noise and denoise", variant="primary")
-            forward = gallery_output("forward: data + noise", columns=MAX_FRAMES // 2)
-            reverse = gallery_output("reverse: denoising, step by step", columns=MAX_FRAMES // 2)
+            forward = gallery_output("forward: data + noise at step t of the training schedule", columns=8, height=190)
+            reverse = gallery_output("reverse: denoising, step by step", columns=8, height=190)
             trajectory_button.click(
                 trajectory, [index, num_frames, trajectory_seed, *trajectory_controls], [forward, reverse], api_name="trajectory"
             )
