@@ -52,7 +52,9 @@ logger = logging.getLogger(__name__)
 @dataclass
 class DemoArguments:
     model: str | None = field(
-        default=None, metadata={"help": f"Model folder or Hub repo id (default: ${MODEL_ENV}, else {DEFAULT_MODEL}); for zoo, the --output_dir of `hfgen zoo`."}
+        default=None,
+        metadata={"help": f"Model folder or Hub repo id (default: ${MODEL_ENV}, else {DEFAULT_MODEL}); for `zoo`, "
+                  "the --output_dir of `hfgen zoo`."},
     )
     port: int | None = field(default=None, metadata={"help": "Port to serve on (default: 7860, or the next free one)."})
     host: str = field(default="127.0.0.1", metadata={"help": "Address to serve on; 0.0.0.0 opens it to the network."})
@@ -135,11 +137,11 @@ def user_errors(function: Callable) -> Callable:
     return call
 
 
-def image_output(label: str, **kwargs: Any) -> gr.Image:
+def image_output(label: str, height: int | None = 360, **kwargs: Any) -> gr.Image:
     """An output image sent as PNG (lossless: Gradio's WebP default smears 8x8 pixels)."""
     import gradio as gr
 
-    return gr.Image(label=label, type="pil", format="png", interactive=False, buttons=["download"], height=360, **kwargs)
+    return gr.Image(label=label, type="pil", format="png", interactive=False, buttons=["download"], height=height, **kwargs)
 
 
 def gallery_output(label: str, columns: int = 8, **kwargs: Any) -> gr.Gallery:

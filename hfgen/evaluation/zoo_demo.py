@@ -12,7 +12,7 @@ import gradio as gr
 import pandas as pd
 from huggingface_hub import snapshot_download
 
-from ..demo import grid, header, seed_input, seeded, user_errors
+from ..demo import grid, header, image_output, seed_input, seeded, user_errors
 from ..families import family_names, get_family
 from ..loading import load_pipeline
 from .evaluate import COLUMNS, format_value
@@ -38,7 +38,8 @@ def table(metrics: dict[str, dict[str, Any]], timings: dict[str, float]) -> pd.D
     rows = []
     for family, seconds in timings.items():
         row = metrics.get(family, {})
-        rows.append({"family": family, "ms/image (now)": f"{seconds * 1000:.3g}"} | {COLUMNS[k]: format_value(k, row.get(k)) for k in keys})
+        formatted = {COLUMNS[key]: format_value(key, row.get(key)) for key in keys}
+        rows.append({"family": family, "ms/image (now)": f"{seconds * 1000:.3g}"} | formatted)
     return pd.DataFrame(rows)
 
 
@@ -81,7 +82,7 @@ def build_demo(model: str) -> gr.Blocks:
             num_images = gr.Slider(1, MAX_IMAGES, value=9, step=1, label="images per family")
             button = gr.Button("Sample every family", variant="primary")
         with gr.Row():
-            panels = [gr.Image(label=f"{name}: {get_family(name).summary.split(':')[0]}", type="pil", format="png", interactive=False) for name in pipes]
+            panels = [image_output(f"{name}: {get_family(name).summary.split(':')[0]}", height=None) for name in pipes]
         results = gr.Dataframe(label="time per image now, next to the zoo report's metrics", interactive=False)
         # One at a time: the pipelines are shared and a scheduler keeps per-run state; timings stay honest too.
         button.click(compare, [seed, num_images], [*panels, results], api_name="compare", concurrency_limit=1)

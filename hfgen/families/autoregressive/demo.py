@@ -50,6 +50,11 @@ def bars(probabilities: torch.Tensor, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"token": [names[i] for i in top.indices.tolist()], "probability": top.values.tolist()})
 
 
+def bar_chart(label: str) -> gr.BarPlot:
+    """Bars of `bars()` rows, most likely first."""
+    return gr.BarPlot(x="token", y="probability", sort="-y", label=label, height=360)
+
+
 def build_text_demo(model: str) -> gr.Blocks:
     tokenizer = AutoTokenizer.from_pretrained(model)
     lm = AutoModelForCausalLM.from_pretrained(model, use_safetensors=True).eval()
@@ -104,7 +109,9 @@ def build_text_demo(model: str) -> gr.Blocks:
                     temperature = gr.Slider(0.05, 2.0, value=0.8, step=0.05, label="temperature")
                     top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.05, label="top-p")
                     top_k = gr.Slider(0, 200, value=50, step=1, label="top-k (0 = off)")
-                    max_new_tokens = gr.Slider(1, min(MAX_NEW_TOKENS, context - 1), value=min(64, context // 2), step=1, label="max tokens")
+                    max_new_tokens = gr.Slider(
+                        1, min(MAX_NEW_TOKENS, context - 1), value=min(64, context // 2), step=1, label="max tokens"
+                    )
                     seed = seed_input()
                     generate_button = gr.Button("Generate", variant="primary")
                 with gr.Column(scale=2):
@@ -116,7 +123,7 @@ def build_text_demo(model: str) -> gr.Blocks:
                     next_prompt = gr.Textbox("import ", label="prompt", lines=3, max_length=MAX_PROMPT_CHARS)
                     next_button = gr.Button("Predict the next token", variant="primary")
                 with gr.Column(scale=2):
-                    chart = gr.BarPlot(x="token", y="probability", sort="-y", label=f"p(next token | prompt), top {TOP_TOKENS}", height=360)
+                    chart = bar_chart(f"p(next token | prompt), top {TOP_TOKENS}")
             next_button.click(next_token, next_prompt, chart, api_name="next_token")
     return demo
 
@@ -135,7 +142,10 @@ def build_pixel_demo(model: str) -> gr.Blocks:
     @user_errors
     def sample(seed: int, num_images: int, temperature: float) -> str:
         labels = [i % pipe.num_classes for i in range(int(num_images))] if conditional else None
-        images = pipe(batch_size=int(num_images), generator=seeded(seed), class_labels=labels, temperature=temperature, output_type="pt").images
+        images = pipe(
+            batch_size=int(num_images), generator=seeded(seed), class_labels=labels, temperature=temperature,
+            output_type="pt",
+        ).images
         return grid(images)
 
     def pixel_tokens(index: int) -> torch.Tensor:
@@ -239,6 +249,6 @@ def build_pixel_demo(model: str) -> gr.Blocks:
                 with gr.Column(scale=1):
                     context = image_output("what the model sees (grey: not yet known)")
                 with gr.Column(scale=2):
-                    chart = gr.BarPlot(x="token", y="probability", sort="-y", label=f"p(next pixel | pixels so far), top {TOP_TOKENS}", height=360)
+                    chart = bar_chart(f"p(next pixel | pixels so far), top {TOP_TOKENS}")
             next_button.click(next_pixel, [next_index, next_rows], [context, chart], api_name="next_pixel")
     return demo

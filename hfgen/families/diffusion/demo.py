@@ -20,7 +20,9 @@ NO_CLASS = -1
 SCHEDULER_NAMES = {"dpmsolver": "DPM-Solver++", "ddim": "DDIM", "ddpm": "DDPM"}
 
 
-def forward_noising(pipe: DiffusionImagePipeline, image: torch.Tensor, num_frames: int, generator: torch.Generator) -> list[tuple[torch.Tensor, str]]:
+def forward_noising(
+    pipe: DiffusionImagePipeline, image: torch.Tensor, num_frames: int, generator: torch.Generator
+) -> list[tuple[torch.Tensor, str]]:
     """q(x_t | x_0) at `num_frames` timesteps from 0 to T - 1 with one noise draw: (frame (C, H, W) in [0, 1], caption)."""
     schedule = DDPMScheduler.from_config(pipe.scheduler.config)  # the training schedule, whatever the sampler
     last = schedule.config.num_train_timesteps - 1

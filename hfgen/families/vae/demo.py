@@ -8,7 +8,9 @@ import torch
 from PIL import Image
 
 from ...data import images_to_tensor
-from ...demo import frames, gallery_output, grid, header, image_output, seed_input, seeded, test_images, to_pil, uploaded_image, user_errors
+from ...demo import (
+    frames, gallery_output, grid, header, image_output, seed_input, seeded, test_images, to_pil, uploaded_image, user_errors,
+)
 from ...loading import load_pipeline
 from .pipeline_vae import VAEPipeline
 
@@ -75,7 +77,10 @@ def build_demo(model: str) -> gr.Blocks:
         with gr.Tab("Reconstruct"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    upload = gr.Image(examples[0], type="pil", label="image (upload, paste or keep the test digit)", sources=["upload", "clipboard"], image_mode=None)
+                    upload = gr.Image(
+                        examples[0], type="pil", label="image (upload, paste or keep the test digit)",
+                        sources=["upload", "clipboard"],
+                    )
                     reconstruct_button = gr.Button("Reconstruct", variant="primary")
                 with gr.Column(scale=1):
                     reconstruction = image_output("original | reconstruction")
