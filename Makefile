@@ -10,7 +10,7 @@ STAMP := $(VENV)/.hfgen-installed
 HUB_VENV ?= .venv-hub-server
 HUB_STAMP := $(HUB_VENV)/.olah-installed
 
-.PHONY: install demo test clean hub-server-env hub-server
+.PHONY: install demo test browser clean hub-server-env hub-server
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,12 @@ hub-server-env: $(HUB_STAMP)
 hub-server: $(HUB_STAMP)
 	$(HUB_VENV)/bin/python tests/hub_server.py --root out/hub --port 8090
 
-test: $(STAMP) $(HUB_STAMP)
+test: $(STAMP) $(HUB_STAMP) browser
 	$(BIN)/python -m pytest -q tests
 
+# The Spaces' browser tests drive Debian's chromium (never a browser download); install it when missing.
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+
 clean:
-	rm -rf $(VENV) $(HUB_VENV) out zoo-report
+	rm -rf $(VENV) $(HUB_VENV) out zoo-report test-artifacts

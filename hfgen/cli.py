@@ -15,7 +15,9 @@ commands:
   sample <model>   generate from a trained model folder or Hub repo id and write a grid
   evaluate <model> FID, KID, precision/recall, bits/dim of a trained model; prints a table, writes JSON
   zoo              train every family on one dataset, evaluate all with the same code, write a report
-  push <folder> <owner/name>   upload a trained folder (weights, configs, card, images) to the Hub
+  push <folder> <owner/name>
+                   upload a trained folder (weights, configs, card, images) to the Hub
+  demo <space>     serve a Gradio Space locally (127.0.0.1): a family's demo or `zoo`; --model PATH_OR_REPO, --port N
 
 `hfgen <command> --help` lists a command's options."""
 
@@ -79,6 +81,17 @@ def _push(argv: list[str]) -> None:
     print(f"pushed {args.folder} to {push_folder(args)}")
 
 
+def _demo(argv: list[str]) -> None:
+    from transformers import HfArgumentParser
+
+    from .demo import DemoArguments, build_demo, demo_names, launch
+
+    if not argv or argv[0].startswith("-"):
+        raise ValueError(f"`hfgen demo` needs a Space first: hfgen demo <{'|'.join(demo_names())}> [--model PATH_OR_REPO] [--port N].")
+    (args,) = HfArgumentParser(DemoArguments, prog="hfgen demo").parse_args_into_dataclasses(args=argv[1:])
+    launch(build_demo(argv[0], args.model), args.host, args.port)
+
+
 def _positional_model(argv: list[str]) -> list[str]:
     """`hfgen sample out/model --flags` -> `--model out/model --flags` (the model is the first positional)."""
     if argv and not argv[0].startswith("-"):
@@ -86,7 +99,7 @@ def _positional_model(argv: list[str]) -> list[str]:
     return argv
 
 
-COMMANDS = {"train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _zoo, "push": _push}
+COMMANDS = {"train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _zoo, "push": _push, "demo": _demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,6 +91,8 @@ class Family:
     @property
     def card_usage(self) -> str:
         return (self.card_folder / "card_usage.md").read_text() if self.card_folder else ""
+    demo: str | None = None
+    """"module:function" building its Gradio Space for a model path or repo id (imported only by `hfgen demo`)."""
 
 
 def family_names() -> list[str]:

@@ -27,4 +27,5 @@ FAMILY = Family(
         "full": ZooPlan(30000, ("--modality", "pixels", "--validation_max_examples", "1000")),
     },
     model_types=(HfgenGPTConfig.model_type,),
+    demo="hfgen.families.autoregressive.demo:build_demo",
 )

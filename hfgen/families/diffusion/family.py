@@ -31,4 +31,5 @@ FAMILY = Family(
         "full": ZooPlan(40000),
     },
     sampling_options=scheduler_options,
+    demo="hfgen.families.diffusion.demo:build_demo",
 )

@@ -22,4 +22,5 @@ FAMILY = Family(
         "laptop": ZooPlan(2000),
         "full": ZooPlan(30000),
     },
+    demo="hfgen.families.gan.demo:build_demo",
 )

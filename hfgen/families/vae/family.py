@@ -23,4 +23,5 @@ FAMILY = Family(
         "full": ZooPlan(30000),
     },
     likelihood_options=lambda importance_samples: {"k": importance_samples},
+    demo="hfgen.families.vae.demo:build_demo",
 )
