@@ -100,7 +100,7 @@ def train_argv(args: ZooArguments, family: str, output_dir: Path) -> list[str]:
     steps = args.max_steps or plan.max_steps
     return [
         "--dataset", args.dataset, *(["--data_dir", args.data_dir] if args.data_dir else []),
-        "--output_dir", str(output_dir), "--seed", str(args.seed), "--max_steps", str(steps),
+        "--output_dir", str(output_dir), "--overwrite_output_dir", "--seed", str(args.seed), "--max_steps", str(steps),
         "--sample_steps", str(steps), "--checkpointing_steps", str(steps),  # one final grid, no mid-run checkpoints
         *BUDGETS[args.budget].training, *plan.flags,
     ]

@@ -7,7 +7,17 @@ model config, and the config (saved with the weights) is what loading reads.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, NoReturn
+
+from transformers import HfArgumentParser
+
+
+class ArgumentParser(HfArgumentParser):
+    """HfArgumentParser whose errors (a wrong type, an unknown choice) are a `ValueError`: the CLI prints one
+    line, and a caller such as the zoo or a test gets an exception instead of a `SystemExit`."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(f"{message}: see `{self.prog} --help`.")
 
 
 @dataclass
@@ -30,6 +40,9 @@ class DataArguments:
 @dataclass
 class TrainingArguments:
     output_dir: str = field(default="out/run", metadata={"help": "Where the Hub-ready folder is written."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Start fresh in a folder holding a finished model or checkpoints (deletes them)."}
+    )
     seed: int = field(default=0, metadata={"help": "Seeds weights, data order and noise: same seed, same run."})
     max_steps: int = field(default=3000, metadata={"help": "Optimizer steps to train for."})
     train_batch_size: int = field(default=64, metadata={"help": "Examples per process per micro-step."})
