@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .loading import family_of_model
+from .training.arguments import require_device, require_in, require_non_negative, require_positive, require_seed, require_writable
 
 
 @dataclass
@@ -38,9 +39,13 @@ class SampleArguments:
     top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling mass, in (0, 1]."})
 
     def __post_init__(self) -> None:
-        for name in ("num_images", "steps", "num_frames", "max_new_tokens"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+        require_positive(self, "num_images", "steps", "num_frames", "max_new_tokens", "temperature", "top_k")
+        require_non_negative(self, "guidance_scale", "class_label")
+        require_in(self, "truncation", 0.0, 1.0, low_open=True)
+        require_in(self, "top_p", 0.0, 1.0, low_open=True)
+        require_seed(self)
+        require_device("device", self.device)
+        require_writable("output", self.output, "file")
 
 
 def sample(args: SampleArguments) -> str:

@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def test_sigterm_stops_two_processes_at_one_step_and_resumes_to_the_same_weights
     assert resume.startswith("accelerate launch --num_processes 2 -m hfgen train vae ")
     assert resume.endswith("--resume_from_checkpoint latest")
 
-    launch_two_processes(*resume.split()[5:])  # the printed command, minus its launcher (ours adds --multi_gpu for CPU)
+    launch_two_processes(*shlex.split(resume)[6:])  # the printed command minus `accelerate launch ... -m hfgen` (ours adds CPU flags)
     expected, resumed = safetensors_weights(reference), safetensors_weights(interrupted)
     assert expected.keys() == resumed.keys() and expected
     for key in expected:
@@ -279,3 +280,146 @@ def test_a_resume_that_cannot_work_says_why(tmp_path, capsys, change, message):
     assert main(argv) == 2
     err = hfgen_lines(capsys.readouterr().err)
     assert len(err) == 1 and message in err[0], err
+
+
+# -- 6. the bad-input sweep -----------------------------------------------------------------------------------
+
+
+class Accepted(Exception):
+    """Raised where a command would start its real work: reaching it means the bad value got through."""
+
+
+# Every `str` option is one of these kinds (a new `str` option fails `test_every_str_option_has_a_kind` until it
+# is given one, so the sweep covers it).
+INPUT_FOLDERS = {"resume_from_checkpoint", "dataset", "data_dir", "init_from", "model", "feature_extractor"}
+INPUT_FILES = {"unet_config", "reconstruct", "inception_weights"}
+OUTPUT_FOLDERS = {"output_dir"}
+OUTPUT_FILES = {"output"}
+NAMES = {"lr_scheduler_type", "device"}  # validated against a fixed set of names
+FREE_TEXT = {"prompt"}  # any text is valid
+
+
+def command_dataclasses() -> dict[str, tuple[list[str], tuple[type, ...]]]:
+    """Command name -> (its argv prefix, the dataclasses its options come from), from the registry and the CLI."""
+    from hfgen.evaluation import EvaluateArguments
+    from hfgen.evaluation.zoo import ZooArguments
+    from hfgen.sampling import SampleArguments
+    from hfgen.training.arguments import DataArguments, TrainingArguments
+
+    commands = {f"train {family.name}": (["train", family.name], (TrainingArguments, DataArguments, family.arguments))
+                for family in families()}
+    return commands | {"sample": (["sample"], (SampleArguments,)), "evaluate": (["evaluate"], (EvaluateArguments,)),
+                       "zoo": (["zoo"], (ZooArguments,))}
+
+
+def _base_type(hint) -> tuple[str, tuple]:
+    """('int' | 'float' | 'bool' | 'str' | 'literal' | 'list', literal choices or list item types)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType")) and len(args) == 1:
+        hint = args[0]
+    if typing.get_origin(hint) is typing.Literal:
+        return "literal", typing.get_args(hint)
+    if typing.get_origin(hint) is list:
+        return "list", typing.get_args(hint)
+    return hint.__name__, ()
+
+
+def bad_values(name: str, hint, tmp: Path) -> list[list[str]]:
+    """Wrong type, out of range, missing file, wrong kind of folder: the values each option must refuse."""
+    kind, inner = _base_type(hint)
+    if kind in ("int", "float"):
+        return [["x"], ["-1"], *([["nan"]] if kind == "float" else [])]
+    if kind == "bool":
+        return [["maybe"]]
+    if kind == "literal":
+        return [["no_such_choice"]]
+    if kind == "list":
+        return [["x"], ["-1"]] if inner[0] in (int, float) else [["-1"]]
+    if name in INPUT_FOLDERS:
+        return [[str(tmp / "missing")], [str(tmp / "a_file.txt")]]
+    if name in INPUT_FILES:
+        return [[str(tmp / "missing")], [str(tmp)]]
+    if name in OUTPUT_FOLDERS:
+        return [[str(tmp / "a_file.txt")]]  # a file where a folder must go
+    if name in OUTPUT_FILES:
+        return [[str(tmp)]]  # a folder where a file must go
+    if name in NAMES:
+        return [["no_such_name"]]
+    return []
+
+
+def sweep_cases(tmp: Path, model: Path) -> list[tuple[str, list[str], str]]:
+    """(option, argv, the text the error line must contain) for every option of every command."""
+    out = tmp / "out"
+    bases = {"zoo": ["--output_dir", str(out), "--budget", "tiny"],
+             "sample": [str(model), "--output", str(out / "s.png"), "--num_images", "2"],
+             "evaluate": [str(model), "--output", str(out / "e.json")]}
+    cases = []
+    for command, (prefix, classes) in command_dataclasses().items():
+        if command.startswith("train"):
+            base = ["--output_dir", str(out), "--max_steps", "1", "--train_batch_size", "8", "--num_grid_images", "2",
+                    *get_family(prefix[1]).zoo["tiny"].flags]
+        else:
+            base = bases[command]
+        for cls in classes:
+            hints = typing.get_type_hints(cls)
+            for field in dataclasses.fields(cls):
+                for value in bad_values(field.name, hints[field.name], tmp):
+                    cases.append((field.name, [*prefix, *base, f"--{field.name}", *value], value[0]))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sweep") / "vae"
+    assert main(vae_argv(out, "--max_steps", "1")) == 0
+    return out
+
+
+def test_every_str_option_has_a_kind():
+    for _, classes in command_dataclasses().values():
+        for cls in classes:
+            for field in dataclasses.fields(cls):
+                if _base_type(typing.get_type_hints(cls)[field.name])[0] == "str":
+                    assert field.name in INPUT_FOLDERS | INPUT_FILES | OUTPUT_FOLDERS | OUTPUT_FILES | NAMES | FREE_TEXT, field.name
+
+
+def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, capsys, monkeypatch):
+    import hfgen.training.trainer
+
+    evaluate_module = sys.modules["hfgen.evaluation.evaluate"]
+    zoo_module = sys.modules["hfgen.evaluation.zoo"]
+
+    def accepted(*args, **kwargs):
+        raise Accepted
+
+    monkeypatch.setattr(hfgen.training.trainer, "_cycle_until", accepted)
+    monkeypatch.setattr(evaluate_module, "Evaluator", accepted)
+    monkeypatch.setattr(zoo_module, "run_zoo", accepted)
+    (tmp_path / "a_file.txt").write_text("not what was asked for")
+    cases = sweep_cases(tmp_path, tiny_model)
+    failures, started = [], time.perf_counter()
+    for option, argv, value in cases:
+        try:
+            code = main(argv)
+        except Accepted:
+            code = 0
+        except BaseException as error:  # a traceback the CLI did not turn into one line
+            code = f"{type(error).__name__}: {error}"
+        err = capsys.readouterr().err
+        lines = [line for line in re.split(r"[\r\n]", err) if line.startswith("hfgen")]
+        written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+        problem = (
+            f"accepted" if code == 0 else
+            f"raised {code}" if not isinstance(code, int) else
+            "traceback" if "Traceback" in err else
+            f"not one line: {lines}" if len(lines) != 1 or not lines[0].startswith("hfgen: error:") else
+            f"does not name the option: {lines[0]}" if option not in lines[0] and value not in lines[0] else
+            f"wrote {written}" if written else None
+        )
+        if problem:
+            failures.append(f"{' '.join(argv[:2])} --{option} {value}: {problem}")
+        for path in written:
+            path.unlink()
+    print(f"bad-input sweep: {len(cases)} cases in {time.perf_counter() - started:.0f} s, {len(failures)} failures")
+    assert not failures, "\n".join(failures)

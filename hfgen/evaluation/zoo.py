@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from ..images import image_grid
 from ..loading import load_pipeline
 from ..families import family_names, get_family
+from ..training.arguments import require_dataset, require_existing, require_positive, require_seed, require_writable
 from ..training.launch import train
 from ..training.trainer import LOG_FILE
 from .evaluate import Evaluation, Evaluator, markdown_table
@@ -73,9 +74,11 @@ class ZooArguments:
         unknown = sorted(set(self.families or ()) - set(family_names()))
         if unknown:
             raise ValueError(f"Unknown families {unknown}: use some of {', '.join(family_names())}.")
-        for name in ("max_steps", "num_samples"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+        require_positive(self, "max_steps", "num_samples", "batch_size", "steps")
+        require_seed(self)
+        require_dataset("dataset", self.dataset)
+        require_existing("data_dir", self.data_dir, "folder")
+        require_writable("output_dir", self.output_dir, "folder")
 
 
 def log(message: str) -> None:
