@@ -376,12 +376,14 @@ def tiny_model(tmp_path_factory) -> Path:
     return out
 
 
-def test_every_str_option_has_a_kind():
-    for _, classes in command_dataclasses().values():
+def test_every_option_is_swept(tmp_path):
+    """Every option of every command gets bad values, so a new option is covered by being added (a new `str`
+    option fails here until it is given a kind above)."""
+    swept = {(option, " ".join(argv[:2]) if argv[0] == "train" else argv[0]) for option, argv, _ in sweep_cases(tmp_path, tmp_path)}
+    for command, (prefix, classes) in command_dataclasses().items():
         for cls in classes:
             for field in dataclasses.fields(cls):
-                if _base_type(typing.get_type_hints(cls)[field.name])[0] == "str":
-                    assert field.name in INPUT_FOLDERS | INPUT_FILES | OUTPUT_FOLDERS | OUTPUT_FILES | NAMES | FREE_TEXT, field.name
+                assert (field.name, command) in swept or field.name in FREE_TEXT, f"{command} --{field.name}"
 
 
 def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, capsys, monkeypatch):
@@ -423,3 +425,61 @@ def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, capsys, monkeypa
             path.unlink()
     print(f"bad-input sweep: {len(cases)} cases in {time.perf_counter() - started:.0f} s, {len(failures)} failures")
     assert not failures, "\n".join(failures)
+
+
+def _image_folder(root: Path, damage: str) -> Path:
+    """Eight good 8x8 PNGs and one damaged one: `corrupt` (PNG header, garbage after) or `empty` (0 bytes)."""
+    from PIL import Image
+
+    folder = root / f"images_{damage}"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("L", (8, 8), color=i * 30).save(folder / f"{i}.png")
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(40) if damage == "corrupt" else b"")
+    return folder
+
+
+def _damaged_model(root: Path, model: Path, damage: str) -> Path:
+    import shutil
+
+    copy = root / f"model_{damage}"
+    shutil.copytree(model, copy, ignore=shutil.ignore_patterns("checkpoints", "logs", "samples"))
+    weights = next(copy.rglob("*.safetensors"))
+    weights.write_bytes(b"" if damage == "empty" else weights.read_bytes()[: weights.stat().st_size // 2])
+    return copy
+
+
+def _text_model(root: Path) -> Path:
+    from transformers import GPT2Config
+
+    folder = root / "text_model"
+    GPT2Config(n_layer=1, n_head=1, n_embd=8, vocab_size=16).save_pretrained(folder)
+    return folder
+
+
+FILE_CASES = {  # name -> (argv from (tmp, model, out), text the one error line must contain)
+    "empty weights file": (lambda t, m, o: ["sample", str(_damaged_model(t, m, "empty")), "--output", str(o / "s.png")],
+                           "Could not load the weights"),
+    "truncated safetensors": (lambda t, m, o: ["sample", str(_damaged_model(t, m, "truncated")), "--output", str(o / "s.png")],
+                              "Could not load the weights"),
+    "text model to evaluate": (lambda t, m, o: ["evaluate", str(_text_model(t)), "--output", str(o / "e.json")],
+                               "without an image pipeline"),
+    "corrupt PNG in the data": (lambda t, m, o: vae_argv(o, "--dataset", str(_image_folder(t, "corrupt")), "--max_steps", "1",
+                                                         "--train_batch_size", "4"), "bad.png"),
+    "0-byte image in the data": (lambda t, m, o: vae_argv(o, "--dataset", str(_image_folder(t, "empty")), "--max_steps", "1",
+                                                          "--train_batch_size", "4"), "bad.png"),
+    "0-byte image to reconstruct": (lambda t, m, o: ["sample", str(m), "--reconstruct", str(_image_folder(t, "empty") / "bad.png"),
+                                                     "--output", str(o / "s.png")], "bad.png"),
+}
+
+
+@pytest.mark.parametrize("case", FILE_CASES)
+def test_bad_files_are_one_line(tmp_path, tiny_model, capsys, case):
+    build, message = FILE_CASES[case]
+    out = tmp_path / "out"
+    argv = build(tmp_path, tiny_model, out)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = hfgen_lines(capsys.readouterr().err)
+    assert len(err) == 1 and err[0].startswith("hfgen: error:") and message in err[0], err
+    assert not [p for p in out.rglob("*") if p.is_file()]

@@ -34,7 +34,7 @@ def require_positive(options: object, *names: str) -> None:
     for name in names:
         value = getattr(options, name)
         if value is not None and not value > 0:
-            raise ValueError(f"--{name} must be a positive {'integer' if isinstance(value, int) else 'number'}, got {value}.")
+            raise ValueError(f"--{name} must be {'a positive integer' if isinstance(value, int) else 'positive'}, got {value}.")
 
 
 def require_non_negative(options: object, *names: str) -> None:
@@ -53,7 +53,7 @@ def require_in(options: object, name: str, low: float, high: float, *, low_open:
     above = value > low if low_open else value >= low
     below = value < high if high_open else value <= high
     if not (above and below):
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"--{name} must be in {interval}, got {value}.")
 
 
