@@ -453,7 +453,7 @@ def _text_model(root: Path) -> Path:
     from transformers import GPT2Config
 
     folder = root / "text_model"
-    GPT2Config(n_layer=1, n_head=1, n_embd=8, vocab_size=16).save_pretrained(folder)
+    GPT2Config(n_layer=1, n_head=1, n_embd=8, vocab_size=16, bos_token_id=0, eos_token_id=0).save_pretrained(folder)
     return folder
 
 

@@ -112,3 +112,38 @@ def publish(temporary: Path, destination: Path) -> None:
             shutil.rmtree(target)
         entry.replace(target)
     temporary.rmdir()
+
+
+def check_resumable(checkpoint: Path, saved: dict, current: dict) -> None:
+    """Refuse, in one line naming what differs, a checkpoint whose state (`read_state`) shows it cannot continue
+    the `current` run (`{"num_processes": ..., "run": {...}}`) - instead of a `size mismatch` from inside torch."""
+    saved_run, current_run = saved.get("run"), current["run"]
+    if saved_run is not None:
+        if saved_run.get("family") != current_run.get("family"):  # then every model option differs: name the family only
+            saved_run, current_run = {"family": saved_run.get("family")}, {"family": current_run.get("family")}
+        differences = [f"{key} {old!r} there, {new!r} now" for key, (old, new) in _differences(saved_run, current_run).items()]
+        if differences:
+            shown = "; ".join(differences[:4]) + (f"; and {len(differences) - 4} more" if len(differences) > 4 else "")
+            raise ValueError(
+                f"Checkpoint {checkpoint} belongs to another run ({shown}): resume with the options it was trained "
+                f"with, or start fresh with --overwrite_output_dir."
+            )
+    processes = saved.get("num_processes", current["num_processes"])
+    if processes != current["num_processes"]:
+        raise ValueError(
+            f"Checkpoint {checkpoint} was written by {processes} processes, this run has {current['num_processes']}: "
+            f"the global batch (--train_batch_size x processes) and so the data order would change; resume with "
+            f"`accelerate launch --num_processes {processes}`."
+        )
+
+
+def _differences(saved: dict, now: dict, prefix: str = "") -> dict[str, tuple]:
+    """Flattened `key: (saved, now)` for every value that differs between two nested dicts."""
+    found = {}
+    for key in sorted(set(saved) | set(now)):
+        old, new = saved.get(key), now.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            found |= _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            found[f"{prefix}{key}"] = (old, new)
+    return found

@@ -9,6 +9,7 @@ waiting in a collective.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -70,3 +71,19 @@ class GracefulStop:
             return self.signal is not None
         flag = torch.tensor([float(self.signal is not None)], device=accelerator.device)
         return bool(accelerator.reduce(flag, reduction="sum").item())
+
+
+def resume_command(command: list[str] | None, num_processes: int) -> str:
+    """`command` (how the run was started) with `--resume_from_checkpoint latest`, under the same launcher."""
+    if command is None:
+        return "the same command with --resume_from_checkpoint latest"
+    argv, skip = [], False
+    for token in command:  # drop a --resume_from_checkpoint already there
+        if skip or token.startswith("--resume_from_checkpoint="):
+            skip = False
+            continue
+        skip = token == "--resume_from_checkpoint"
+        if not skip:
+            argv.append(token)
+    launcher = ["accelerate", "launch", "--num_processes", str(num_processes), "-m"] if num_processes > 1 else []
+    return shlex.join([*launcher, *argv, "--resume_from_checkpoint", "latest"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import shlex
 import shutil
 import time
 from collections.abc import Iterator
@@ -25,12 +24,13 @@ from ..images import image_grid
 from .arguments import TrainingArguments
 from .batches import ShardedEpochBatches
 from .checkpoints import (
-    ENTRY_FILES, estimate_checkpoint_bytes, list_checkpoints, publish, read_state, resolve_checkpoint, save_checkpoint,
+    ENTRY_FILES, check_resumable, estimate_checkpoint_bytes, list_checkpoints, publish, read_state, resolve_checkpoint,
+    save_checkpoint,
 )
-from .disk import writing
+from .disk import ensure_space, writing
 from .objective import Objective, PreparedModules
 from .run_lock import RunLock
-from .signals import GracefulStop, TrainingStopped
+from .signals import GracefulStop, TrainingStopped, resume_command
 
 TRAINING_ARGS_FILE = "training_args.json"
 LOG_FILE = "train_log.jsonl"
@@ -201,7 +201,7 @@ class Trainer:
         if checkpoint is None:  # `latest` before any checkpoint exists: a fresh start, as a restarted job expects
             return 0
         state = read_state(checkpoint)
-        self._check_resumable(checkpoint, state)
+        check_resumable(checkpoint, state, self._run_state())
         try:
             self.accelerator.load_state(str(checkpoint))
         except RuntimeError as error:  # e.g. `size mismatch for conv_in.weight`, from a checkpoint saved before run checks
@@ -220,32 +220,6 @@ class Trainer:
         training = {name: getattr(self.args, name) for name in RUN_DEFINING_OPTIONS}
         run = json.loads(json.dumps({**self.run_arguments, "training": training}, default=str))
         return {"num_processes": self.accelerator.num_processes, "run": run}
-
-    def _check_resumable(self, checkpoint: Path, state: dict) -> None:
-        """One line naming what differs, instead of a `size mismatch` traceback from inside torch."""
-        saved, now = state.get("run"), self._run_state()
-        if saved is not None:
-            if saved.get("family") != now["run"].get("family"):  # then every model option differs: name the family only
-                saved, now_run = {"family": saved.get("family")}, {"family": now["run"].get("family")}
-            else:
-                now_run = now["run"]
-            differences = [
-                f"{key} {saved_value!r} there, {now_value!r} now"
-                for key, (saved_value, now_value) in _differences(saved, now_run).items()
-            ]
-            if differences:
-                shown = "; ".join(differences[:4]) + (f"; and {len(differences) - 4} more" if len(differences) > 4 else "")
-                raise ValueError(
-                    f"Checkpoint {checkpoint} belongs to another run ({shown}): resume with the "
-                    f"options it was trained with, or start fresh with --overwrite_output_dir."
-                )
-        processes = state.get("num_processes", now["num_processes"])
-        if processes != now["num_processes"]:
-            raise ValueError(
-                f"Checkpoint {checkpoint} was written by {processes} processes, this run has {now['num_processes']}: "
-                f"the global batch (--train_batch_size x processes) and so the data order would change; resume "
-                f"with `accelerate launch --num_processes {processes}`."
-            )
 
     def _check_output_dir(self) -> None:
         """Like transformers' Trainer: never start a fresh run over a finished model or another run's checkpoints."""
@@ -279,24 +253,9 @@ class Trainer:
         raise TrainingStopped(
             f"stopped by {stop.signal.name if stop.signal else 'a signal on another process'} at step {step} of "
             f"{self.args.max_steps}, checkpoint {self.checkpoint_dir / f'checkpoint-{step}'}; resume with: "
-            f"{self._resume_command()}",
+            f"{resume_command(self.command, self.accelerator.num_processes)}",
             step, self.accelerator.is_main_process,
         )
-
-    def _resume_command(self) -> str:
-        if self.command is None:
-            return "the same command with --resume_from_checkpoint latest"
-        argv, skip = [], False
-        for token in self.command:  # drop a --resume_from_checkpoint already there
-            if skip or token.startswith("--resume_from_checkpoint="):
-                skip = False
-                continue
-            skip = token == "--resume_from_checkpoint"
-            if not skip:
-                argv.append(token)
-        processes = self.accelerator.num_processes
-        launcher = ["accelerate", "launch", "--num_processes", str(processes), "-m"] if processes > 1 else []
-        return shlex.join([*launcher, *argv, "--resume_from_checkpoint", "latest"])
 
     def _check_finite(self, step: int, what: str) -> None:
         """Never write non-finite weights: stop with the divergence line, keeping the last good checkpoint."""
@@ -387,9 +346,10 @@ class Trainer:
     def _save_final_weights(self) -> None:
         """Weights and configs go to a hidden folder first, then into place: a full disk or a kill never leaves
         half-written weights where `from_pretrained` would load them."""
-        temporary = self.output_dir / FINAL_TEMPORARY_DIR
+        temporary, needed = self.output_dir / FINAL_TEMPORARY_DIR, self._parameter_bytes()
         shutil.rmtree(temporary, ignore_errors=True)
-        with writing(self.output_dir, "the final weights", 2 * self._parameter_bytes(), partial=temporary):
+        ensure_space(self.output_dir, needed, "the final weights")
+        with writing(self.output_dir, "the final weights", needed, partial=temporary):
             with self._ema_weights() as modules:
                 self.objective.save_pretrained(modules, temporary)
         publish(temporary, self.output_dir)
@@ -422,18 +382,6 @@ class Trainer:
         else:
             self.accelerator.wait_for_everyone()  # pairs with the one inside _write_samples
         self.accelerator.end_training()
-
-
-def _differences(saved: dict, now: dict, prefix: str = "") -> dict[str, tuple]:
-    """Flattened `key: (saved, now)` for every value that differs between two nested dicts."""
-    found = {}
-    for key in sorted(set(saved) | set(now)):
-        old, new = saved.get(key), now.get(key)
-        if isinstance(old, dict) and isinstance(new, dict):
-            found |= _differences(old, new, f"{prefix}{key}.")
-        elif old != new:
-            found[f"{prefix}{key}"] = (old, new)
-    return found
 
 
 def _cycle_until(loader: DataLoader, done) -> Iterator[dict[str, torch.Tensor]]:
