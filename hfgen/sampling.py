@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .loading import family_of_model
-from .training.arguments import require_device, require_in, require_non_negative, require_positive, require_seed, require_writable
+from .training.arguments import (
+    require_device, require_existing, require_in, require_non_negative, require_positive, require_seed, require_writable,
+)
 
 
 @dataclass
@@ -46,6 +48,12 @@ class SampleArguments:
         require_seed(self)
         require_device("device", self.device)
         require_writable("output", self.output, "file")
+        require_existing("reconstruct", self.reconstruct, "file")
+        if self.interpolate is not None and len(self.interpolate) != 2:
+            raise ValueError(
+                f"--interpolate needs exactly two image paths (VAE) or two seeds (GAN), got {len(self.interpolate)}: "
+                f"{self.interpolate}."
+            )
 
 
 def sample(args: SampleArguments) -> str:

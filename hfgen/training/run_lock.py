@@ -22,8 +22,10 @@ class RunLock:
     def __init__(self, output_dir: str | os.PathLike) -> None:
         self.path = Path(output_dir) / LOCK_FILE
         self._file = None
+        self._created_folder = False
 
     def acquire(self) -> None:
+        self._created_folder = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             file = open(self.path, "a+")
@@ -53,6 +55,8 @@ class RunLock:
         fcntl.flock(self._file, fcntl.LOCK_UN)
         self._file.close()
         self._file = None
+        if self._created_folder and not any(self.path.parent.iterdir()):
+            self.path.parent.rmdir()  # a run refused before writing anything leaves no trace
 
     def __enter__(self) -> RunLock:
         self.acquire()
