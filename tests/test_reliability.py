@@ -455,7 +455,7 @@ def _text_model(root: Path) -> Path:
     return folder
 
 
-FILE_CASES = {  # name -> (argv from (tmp, model, out), text the one error line must contain)
+HAND_CASES = {  # name -> (argv from (tmp, model, out), text the one error line must contain)
     "empty weights file": (lambda t, m, o: ["sample", str(_damaged_model(t, m, "empty")), "--output", str(o / "s.png")],
                            "Could not load the weights"),
     "truncated safetensors": (lambda t, m, o: ["sample", str(_damaged_model(t, m, "truncated")), "--output", str(o / "s.png")],
@@ -466,14 +466,16 @@ FILE_CASES = {  # name -> (argv from (tmp, model, out), text the one error line 
                                                          "--train_batch_size", "4"), "bad.png"),
     "0-byte image in the data": (lambda t, m, o: vae_argv(o, "--dataset", str(_image_folder(t, "empty")), "--max_steps", "1",
                                                           "--train_batch_size", "4"), "bad.png"),
+    "another family's option": (lambda t, m, o: ["train", "gan", "--output_dir", str(o), "--hidden_dim", "32"],
+                                "`hfgen train gan` has no option '--hidden_dim'"),
     "0-byte image to reconstruct": (lambda t, m, o: ["sample", str(m), "--reconstruct", str(_image_folder(t, "empty") / "bad.png"),
                                                      "--output", str(o / "s.png")], "bad.png"),
 }
 
 
-@pytest.mark.parametrize("case", FILE_CASES)
-def test_bad_files_are_one_line(tmp_path, tiny_model, capsys, case):
-    build, message = FILE_CASES[case]
+@pytest.mark.parametrize("case", HAND_CASES)
+def test_bad_files_and_options_are_one_line(tmp_path, tiny_model, capsys, case):
+    build, message = HAND_CASES[case]
     out = tmp_path / "out"
     argv = build(tmp_path, tiny_model, out)
     capsys.readouterr()

@@ -24,6 +24,14 @@ class ArgumentParser(HfArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise ValueError(f"{message}: see `{self.prog} --help`.")
 
+    def parse_args_into_dataclasses(self, args: list[str] | None = None, return_remaining_strings: bool = False, **kwargs) -> tuple:
+        *outputs, unknown = super().parse_args_into_dataclasses(args=args, return_remaining_strings=True, **kwargs)
+        if return_remaining_strings:
+            return (*outputs, unknown)
+        if unknown:
+            raise ValueError(f"`{self.prog}` has no option {unknown[0]!r}: `{self.prog} --help` lists them.")
+        return tuple(outputs)
+
 
 # Checks shared by every command's options (`__post_init__` of each arguments dataclass): each raises one line
 # naming the option, the bad value and the fix. `not value > 0` (rather than `value <= 0`) also refuses NaN.
