@@ -38,31 +38,31 @@ def _train(argv: list[str]) -> None:
 
 
 def _sample(argv: list[str]) -> None:
-    from transformers import HfArgumentParser
+    from .training.arguments import ArgumentParser
 
     from .sampling import SampleArguments, sample
 
-    parser = HfArgumentParser(SampleArguments, prog="hfgen sample")
+    parser = ArgumentParser(SampleArguments, prog="hfgen sample")
     (args,) = parser.parse_args_into_dataclasses(args=_positional_model(argv))
     print(sample(args))
 
 
 def _evaluate(argv: list[str]) -> None:
-    from transformers import HfArgumentParser
+    from .training.arguments import ArgumentParser
 
     from .evaluation import EvaluateArguments, evaluate
 
-    parser = HfArgumentParser(EvaluateArguments, prog="hfgen evaluate")
+    parser = ArgumentParser(EvaluateArguments, prog="hfgen evaluate")
     (args,) = parser.parse_args_into_dataclasses(args=_positional_model(argv))
     evaluate(args)
 
 
 def _zoo(argv: list[str]) -> None:
-    from transformers import HfArgumentParser
+    from .training.arguments import ArgumentParser
 
     from .evaluation.zoo import ZooArguments, run_zoo
 
-    parser = HfArgumentParser(ZooArguments, prog="hfgen zoo")
+    parser = ArgumentParser(ZooArguments, prog="hfgen zoo")
     (args,) = parser.parse_args_into_dataclasses(args=argv)
     run_zoo(args)
 
@@ -111,11 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"hfgen: error: unknown command {command!r}; use one of {', '.join(COMMANDS)}.", file=sys.stderr)
         return 2
+    from .training.signals import STOPPED_EXIT_CODE, TrainingStopped
+
     try:
         COMMANDS[command](rest)
     except USER_ERRORS as error:
         print(f"hfgen: error: {error}", file=sys.stderr)
         return 2
+    except TrainingStopped as stop:
+        if stop.is_main_process:
+            print(f"hfgen: {stop}", file=sys.stderr)
+        return STOPPED_EXIT_CODE
     return 0
 
 

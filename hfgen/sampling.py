@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .loading import family_of_model
+from .training.arguments import (
+    require_device, require_existing, require_in, require_non_negative, require_positive, require_seed, require_writable,
+)
 
 
 @dataclass
@@ -38,9 +41,19 @@ class SampleArguments:
     top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling mass, in (0, 1]."})
 
     def __post_init__(self) -> None:
-        for name in ("num_images", "steps", "num_frames", "max_new_tokens"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+        require_positive(self, "num_images", "steps", "num_frames", "max_new_tokens", "temperature", "top_k")
+        require_non_negative(self, "guidance_scale", "class_label")
+        require_in(self, "truncation", 0.0, 1.0, low_open=True)
+        require_in(self, "top_p", 0.0, 1.0, low_open=True)
+        require_seed(self)
+        require_device("device", self.device)
+        require_writable("output", self.output, "file")
+        require_existing("reconstruct", self.reconstruct, "file")
+        if self.interpolate is not None and len(self.interpolate) != 2:
+            raise ValueError(
+                f"--interpolate needs exactly two image paths (VAE) or two seeds (GAN), got {len(self.interpolate)}: "
+                f"{self.interpolate}."
+            )
 
 
 def sample(args: SampleArguments) -> str:

@@ -20,6 +20,9 @@ from diffusers import DiffusionPipeline
 
 from ..families import family_of_pipeline
 from ..loading import load_pipeline, read_model_file
+from ..training.arguments import (
+    require_dataset, require_device, require_existing, require_positive, require_seed, require_writable,
+)
 from .baselines import real_images, reference_samples
 from .feature_extractor import load_feature_extractor
 from .likelihood import bits_per_dim, has_likelihood, log_likelihood
@@ -65,9 +68,14 @@ class EvaluateArguments:
     )
 
     def __post_init__(self) -> None:
-        for name in ("num_samples", "batch_size", "steps", "iwae_samples"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+        require_positive(self, "num_samples", "batch_size", "steps", "iwae_samples", "kid_subset_size")
+        require_seed(self)
+        require_device("device", self.device)
+        require_dataset("dataset", self.dataset)
+        require_existing("data_dir", self.data_dir, "folder")
+        require_existing("feature_extractor", self.feature_extractor, "folder")
+        require_existing("inception_weights", self.inception_weights, "file")
+        require_writable("output", self.output, "file")
         if self.update_card and not Path(self.model).expanduser().is_dir():
             raise ValueError(f"--update_card writes into the model folder; {self.model!r} is not a local folder (push it after: `hfgen push`).")
         if self.num_samples < 2:

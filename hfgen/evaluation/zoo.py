@@ -17,6 +17,7 @@ from ..images import image_grid
 from ..loading import load_pipeline
 from ..families import ZooPlan, ZooPrerequisite, family_names, get_family
 from ..hub.cards import update_card
+from ..training.arguments import require_dataset, require_existing, require_positive, require_seed, require_writable
 from ..training.launch import train
 from ..training.trainer import LOG_FILE
 from .evaluate import Evaluation, Evaluator, evaluation_results, markdown_table
@@ -74,9 +75,11 @@ class ZooArguments:
         unknown = sorted(set(self.families or ()) - set(family_names()))
         if unknown:
             raise ValueError(f"Unknown families {unknown}: use some of {', '.join(family_names())}.")
-        for name in ("max_steps", "num_samples"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
+        require_positive(self, "max_steps", "num_samples", "batch_size", "steps")
+        require_seed(self)
+        require_dataset("dataset", self.dataset)
+        require_existing("data_dir", self.data_dir, "folder")
+        require_writable("output_dir", self.output_dir, "folder")
 
 
 def log(message: str) -> None:
@@ -102,7 +105,7 @@ def train_argv(args: ZooArguments, family: str, output_dir: Path, plan: ZooPlan 
     prerequisite = plan.prerequisite
     return [
         "--dataset", args.dataset, *(["--data_dir", args.data_dir] if args.data_dir else []),
-        "--output_dir", str(output_dir), "--seed", str(args.seed), "--max_steps", str(steps),
+        "--output_dir", str(output_dir), "--overwrite_output_dir", "--seed", str(args.seed), "--max_steps", str(steps),
         "--sample_steps", str(steps), "--checkpointing_steps", str(steps),  # one final grid, no mid-run checkpoints
         *BUDGETS[args.budget].training, *plan.flags,
         *([prerequisite.flag, str(prerequisite_folder(output_dir, prerequisite))] if prerequisite else []),

@@ -6,8 +6,112 @@ model config, and the config (saved with the weights) is what loading reads.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Literal, NoReturn
+
+from transformers import HfArgumentParser, SchedulerType
+
+BUILTIN_DATASETS = ("digits", "fashion_mnist")
+MAX_SEED = 2**32 - 1  # numpy's limit, which accelerate's set_seed also seeds
+
+
+class ArgumentParser(HfArgumentParser):
+    """HfArgumentParser whose errors (a wrong type, an unknown choice) are a `ValueError`: the CLI prints one
+    line, and a caller such as the zoo or a test gets an exception instead of a `SystemExit`."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(f"{message}: see `{self.prog} --help`.")
+
+    def parse_args_into_dataclasses(self, args: list[str] | None = None, return_remaining_strings: bool = False, **kwargs) -> tuple:
+        *outputs, unknown = super().parse_args_into_dataclasses(args=args, return_remaining_strings=True, **kwargs)
+        if return_remaining_strings:
+            return (*outputs, unknown)
+        if unknown:
+            raise ValueError(f"`{self.prog}` has no option {unknown[0]!r}: `{self.prog} --help` lists them.")
+        return tuple(outputs)
+
+
+# Checks shared by every command's options (`__post_init__` of each arguments dataclass): each raises one line
+# naming the option, the bad value and the fix. `not value > 0` (rather than `value <= 0`) also refuses NaN.
+
+
+def require_positive(options: object, *names: str) -> None:
+    """Each of `names` is > 0 (or None: "use the default")."""
+    for name in names:
+        value = getattr(options, name)
+        if value is not None and not value > 0:
+            raise ValueError(f"--{name} must be {'a positive integer' if isinstance(value, int) else 'positive'}, got {value}.")
+
+
+def require_non_negative(options: object, *names: str) -> None:
+    """Each of `names` is >= 0 and finite (or None)."""
+    for name in names:
+        value = getattr(options, name)
+        if value is not None and not (value >= 0 and math.isfinite(value)):
+            raise ValueError(f"--{name} must be >= 0, got {value}.")
+
+
+def require_in(options: object, name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> None:
+    """`name` lies in the interval from `low` to `high` (open at the ends asked for), or is None."""
+    value = getattr(options, name)
+    if value is None:
+        return
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if not (above and below):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"--{name} must be in {interval}, got {value}.")
+
+
+def require_seed(options: object, name: str = "seed") -> None:
+    value = getattr(options, name)
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"--{name} must be in [0, {MAX_SEED}], got {value}.")
+
+
+def require_existing(name: str, path: str | None, kind: Literal["file", "folder"]) -> None:
+    """An input path that must exist and be a file (or a folder)."""
+    if path is None:
+        return
+    if not Path(path).exists():
+        raise FileNotFoundError(f"--{name} {path!r} does not exist: pass an existing {kind}.")
+    if (kind == "file") != Path(path).is_file():
+        raise ValueError(f"--{name} {path!r} is not a {kind}: pass a {kind}.")
+
+
+def require_writable(name: str, path: str | None, kind: Literal["file", "folder"]) -> None:
+    """An output path must not be an existing thing of the other kind (a file where a folder goes, or vice versa)."""
+    if path is None:
+        return
+    if kind == "folder" and Path(path).is_file():
+        raise ValueError(f"--{name} {path!r} is an existing file: pass a folder.")
+    if kind == "file" and Path(path).is_dir():
+        raise ValueError(f"--{name} {path!r} is a folder: pass a file name, e.g. {str(Path(path) / 'samples.png')!r}.")
+
+
+def require_dataset(name: str, dataset: str | None) -> None:
+    """A built-in name, an existing folder of images, or a Hub id (`owner/name`); a path that is not a folder is
+    refused here rather than after minutes of training."""
+    if dataset is None or dataset in BUILTIN_DATASETS:
+        return
+    path = Path(dataset)
+    if path.is_file():
+        raise ValueError(f"--{name} {dataset!r} is a file: pass a folder of images, {' or '.join(BUILTIN_DATASETS)}, or a Hub id.")
+    if not path.exists() and (path.is_absolute() or dataset.startswith((".", "~"))):
+        raise FileNotFoundError(f"--{name} folder {dataset!r} does not exist: pass an existing folder of images.")
+
+
+def require_device(name: str, device: str | None) -> None:
+    import torch
+
+    if device is None:
+        return
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--{name} {device!r} is not a torch device: use e.g. cpu, cuda or cuda:1.") from None
 
 
 @dataclass
@@ -21,8 +125,9 @@ class DataArguments:
     channels: int | None = field(default=None, metadata={"help": "1 (grey) or 3 (RGB) (default: the data's)."})
 
     def __post_init__(self) -> None:
-        if self.resolution is not None and self.resolution <= 0:
-            raise ValueError(f"--resolution must be a positive number of pixels, got {self.resolution}.")
+        require_dataset("dataset", self.dataset)
+        require_existing("data_dir", self.data_dir, "folder")
+        require_positive(self, "resolution")
         if self.channels not in (None, 1, 3):
             raise ValueError(f"--channels must be 1 or 3, got {self.channels}.")
 
@@ -30,6 +135,9 @@ class DataArguments:
 @dataclass
 class TrainingArguments:
     output_dir: str = field(default="out/run", metadata={"help": "Where the Hub-ready folder is written."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Start fresh in a folder holding a finished model or checkpoints (deletes them)."}
+    )
     seed: int = field(default=0, metadata={"help": "Seeds weights, data order and noise: same seed, same run."})
     max_steps: int = field(default=3000, metadata={"help": "Optimizer steps to train for."})
     train_batch_size: int = field(default=64, metadata={"help": "Examples per process per micro-step."})
@@ -59,28 +167,23 @@ class TrainingArguments:
     hub_model_id: str | None = field(default=None, metadata={"help": "The Hub repo to push to: owner/name."})
 
     def __post_init__(self) -> None:
-        positive = {
-            "max_steps": self.max_steps,
-            "train_batch_size": self.train_batch_size,
-            "gradient_accumulation_steps": self.gradient_accumulation_steps,
-            "checkpointing_steps": self.checkpointing_steps,
-            "logging_steps": self.logging_steps,
-            "sample_steps": self.sample_steps,
-            "num_grid_images": self.num_grid_images,
-        }
-        for name, value in positive.items():
-            if value <= 0:
-                raise ValueError(f"--{name} must be a positive integer, got {value}.")
-        if self.learning_rate <= 0:
-            raise ValueError(f"--learning_rate must be positive, got {self.learning_rate}.")
-        if self.lr_warmup_steps < 0:
-            raise ValueError(f"--lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}.")
-        if not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"--ema_decay must be in (0, 1), got {self.ema_decay}.")
+        require_writable("output_dir", self.output_dir, "folder")
+        require_seed(self)
+        require_positive(
+            self, "max_steps", "train_batch_size", "gradient_accumulation_steps", "checkpointing_steps", "logging_steps",
+            "sample_steps", "num_grid_images", "learning_rate", "checkpoints_total_limit",
+        )
+        require_non_negative(self, "lr_warmup_steps", "weight_decay", "max_grad_norm", "dataloader_num_workers")
+        for name in ("adam_beta1", "adam_beta2"):
+            require_in(self, name, 0.0, 1.0, high_open=True)
+        require_in(self, "ema_decay", 0.0, 1.0, low_open=True, high_open=True)
+        if self.lr_scheduler_type not in {s.value for s in SchedulerType}:
+            raise ValueError(
+                f"--lr_scheduler_type {self.lr_scheduler_type!r} is not a transformers scheduler: use one of "
+                f"{', '.join(s.value for s in SchedulerType)}."
+            )
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id owner/name: the Hub repo to push to.")
-        if self.checkpoints_total_limit is not None and self.checkpoints_total_limit <= 0:
-            raise ValueError(f"--checkpoints_total_limit must be positive, got {self.checkpoints_total_limit}.")
 
     def to_dict(self) -> dict:
         return asdict(self)

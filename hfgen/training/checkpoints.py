@@ -15,8 +15,12 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
+from .disk import ensure_space, folder_bytes, writing
+
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 STATE_FILE = "hfgen_state.json"
+# The file `from_pretrained` starts from (diffusers pipelines, transformers models): moved in last.
+ENTRY_FILES = ("model_index.json", "config.json")
 
 
 def list_checkpoints(root: str | os.PathLike) -> list[Path]:
@@ -42,23 +46,42 @@ def resolve_checkpoint(spec: str, root: str | os.PathLike) -> Path | None:
     return path
 
 
-def read_step(checkpoint: Path) -> int:
-    return int(json.loads((checkpoint / STATE_FILE).read_text())["step"])
+def read_state(checkpoint: Path) -> dict:
+    """`{"step": ..., "num_processes": ..., "run": {...}}` as written by `save_checkpoint` (older ones: step only)."""
+    return json.loads((checkpoint / STATE_FILE).read_text())
 
 
-def save_checkpoint(accelerator: Accelerator, root: str | os.PathLike, step: int, keep: int | None) -> Path:
-    """Save the full training state (all processes call this) and rotate to the newest `keep`."""
+def estimate_checkpoint_bytes(root: str | os.PathLike, parameter_bytes: int) -> int:
+    """The newest checkpoint's size, or before the first one: weights + two AdamW moments + an EMA copy."""
+    found = list_checkpoints(root)
+    return folder_bytes(found[-1]) if found else 4 * parameter_bytes
+
+
+def save_checkpoint(
+    accelerator: Accelerator, root: str | os.PathLike, step: int, keep: int | None, state: dict, needed_bytes: int
+) -> Path:
+    """Save the full training state (all processes call this) and rotate to the newest `keep`.
+
+    `state` (the run's identity, see `Trainer._run_state`) is stored beside the step so resume can refuse a
+    checkpoint that cannot continue this run. A full disk raises `DiskFullError` with the temporary folder gone
+    and every older checkpoint untouched.
+    """
     root = Path(root)
     final, temporary = root / f"checkpoint-{step}", root / f".tmp-checkpoint-{step}"
+    what = f"checkpoint-{step}"
     if accelerator.is_main_process:
         shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir(parents=True)
+        root.mkdir(parents=True, exist_ok=True)
+        ensure_space(root, needed_bytes, what)
+        temporary.mkdir()
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(temporary))
-    # Every rank must have written its RNG file before the folder is renamed or read.
-    accelerator.wait_for_everyone()
+    with writing(root, what, needed_bytes, partial=temporary):
+        accelerator.save_state(str(temporary))
+        # Every rank must have written its RNG file before the folder is renamed or read.
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            (temporary / STATE_FILE).write_text(json.dumps({"step": step, **state}))
     if accelerator.is_main_process:
-        (temporary / STATE_FILE).write_text(json.dumps({"step": step}))
         if final.exists():  # re-saving a step after resuming from an older checkpoint
             stale = root / f".stale-checkpoint-{step}"
             shutil.rmtree(stale, ignore_errors=True)
@@ -72,3 +95,55 @@ def save_checkpoint(accelerator: Accelerator, root: str | os.PathLike, step: int
                 shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return final
+
+
+def publish(temporary: Path, destination: Path) -> None:
+    """Move a complete folder written under `temporary` into `destination`, entry by entry (each rename atomic).
+
+    The old entry file (`model_index.json` / `config.json`) goes first and the new one comes last, so
+    `from_pretrained` on `destination` finds either no model or the complete new one - never a mix.
+    """
+    entries = sorted(temporary.iterdir(), key=lambda p: p.name in ENTRY_FILES)
+    for name in ENTRY_FILES:
+        (destination / name).unlink(missing_ok=True)
+    for entry in entries:
+        target = destination / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        entry.replace(target)
+    temporary.rmdir()
+
+
+def check_resumable(checkpoint: Path, saved: dict, current: dict) -> None:
+    """Refuse, in one line naming what differs, a checkpoint whose state (`read_state`) shows it cannot continue
+    the `current` run (`{"num_processes": ..., "run": {...}}`) - instead of a `size mismatch` from inside torch."""
+    saved_run, current_run = saved.get("run"), current["run"]
+    if saved_run is not None:
+        if saved_run.get("family") != current_run.get("family"):  # then every model option differs: name the family only
+            saved_run, current_run = {"family": saved_run.get("family")}, {"family": current_run.get("family")}
+        differences = [f"{key} {old!r} there, {new!r} now" for key, (old, new) in _differences(saved_run, current_run).items()]
+        if differences:
+            shown = "; ".join(differences[:4]) + (f"; and {len(differences) - 4} more" if len(differences) > 4 else "")
+            raise ValueError(
+                f"Checkpoint {checkpoint} belongs to another run ({shown}): resume with the options it was trained "
+                f"with, or start fresh with --overwrite_output_dir."
+            )
+    processes = saved.get("num_processes", current["num_processes"])
+    if processes != current["num_processes"]:
+        raise ValueError(
+            f"Checkpoint {checkpoint} was written by {processes} processes, this run has {current['num_processes']}: "
+            f"the global batch (--train_batch_size x processes) and so the data order would change; resume with "
+            f"`accelerate launch --num_processes {processes}`."
+        )
+
+
+def _differences(saved: dict, now: dict, prefix: str = "") -> dict[str, tuple]:
+    """Flattened `key: (saved, now)` for every value that differs between two nested dicts."""
+    found = {}
+    for key in sorted(set(saved) | set(now)):
+        old, new = saved.get(key), now.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            found |= _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            found[f"{prefix}{key}"] = (old, new)
+    return found

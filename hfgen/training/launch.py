@@ -8,14 +8,13 @@ from pathlib import Path
 
 import yaml
 from accelerate import PartialState
-from transformers import HfArgumentParser
 
 from ..families import get_family
-from .arguments import DataArguments, TrainingArguments
+from .arguments import ArgumentParser, DataArguments, TrainingArguments
 from .trainer import Trainer, TrainOutput
 
 
-def parse_with_config_file(parser: HfArgumentParser, argv: list[str]) -> tuple:
+def parse_with_config_file(parser: ArgumentParser, argv: list[str]) -> tuple:
     """Flags override values from `--config file.(yaml|json)`, which override the dataclass defaults."""
     argv = list(argv)
     if "--config" in argv:
@@ -40,14 +39,15 @@ def parse_with_config_file(parser: HfArgumentParser, argv: list[str]) -> tuple:
 def train(family_name: str, argv: list[str]) -> TrainOutput:
     """`hfgen train <family> [options]`: train one family with the shared loop and write its Hub-ready folder."""
     family = get_family(family_name)
-    parser = HfArgumentParser((TrainingArguments, DataArguments, family.arguments), prog=f"hfgen train {family_name}")
+    parser = ArgumentParser((TrainingArguments, DataArguments, family.arguments), prog=f"hfgen train {family_name}")
     training, data, model = parse_with_config_file(parser, argv)
     if training.push_to_hub:  # fail now, not after hours of training
         from ..hub.push import require_token
 
         require_token()
     objective = family.objective(model, data)
-    trainer = Trainer(objective, training, {"family": family_name, "data": asdict(data), "model": asdict(model)})
+    run_arguments = {"family": family_name, "data": asdict(data), "model": asdict(model)}
+    trainer = Trainer(objective, training, run_arguments, command=["hfgen", "train", family_name, *map(str, argv)])
     output = trainer.train()
     if PartialState().is_main_process:
         publish(training, output.train_seconds)

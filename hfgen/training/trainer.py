@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,13 +23,27 @@ from transformers import get_scheduler
 from ..images import image_grid
 from .arguments import TrainingArguments
 from .batches import ShardedEpochBatches
-from .checkpoints import read_step, resolve_checkpoint, save_checkpoint
+from .checkpoints import (
+    ENTRY_FILES, check_resumable, estimate_checkpoint_bytes, list_checkpoints, publish, read_state, resolve_checkpoint,
+    save_checkpoint,
+)
+from .disk import ensure_space, writing
 from .objective import Objective, PreparedModules
+from .run_lock import RunLock
+from .signals import GracefulStop, TrainingStopped, resume_command
 
 TRAINING_ARGS_FILE = "training_args.json"
 LOG_FILE = "train_log.jsonl"
 RUN_INFO_FILE = "run_info.json"
 SAMPLE_GRID_FILE = "samples.png"
+FINAL_TEMPORARY_DIR = ".tmp-final"
+# Training options that fix the trajectory (data order, batch composition): a checkpoint written under other
+# values belongs to another run.
+RUN_DEFINING_OPTIONS = ("seed", "train_batch_size", "gradient_accumulation_steps")
+DIVERGENCE_ADVICE = (
+    "lower --learning_rate, keep --max_grad_norm on, or train in full precision (--mixed_precision no); resume "
+    "from the last good checkpoint with --resume_from_checkpoint latest."
+)
 
 
 @dataclass
@@ -43,12 +58,17 @@ class Trainer:
     """Runs an `Objective` for `args.max_steps` optimizer steps and leaves a Hub-ready folder.
 
     `run_arguments` (e.g. the data and model arguments) are saved next to the training arguments so a run
-    can be repeated from its folder alone.
+    can be repeated from its folder alone, and with every checkpoint so resume can refuse another run's.
+    `command` (e.g. `["hfgen", "train", "vae", ...]`) is how the run was started: the resume line repeats it.
     """
 
-    def __init__(self, objective: Objective, args: TrainingArguments, run_arguments: dict | None = None) -> None:
+    def __init__(
+        self, objective: Objective, args: TrainingArguments, run_arguments: dict | None = None,
+        command: list[str] | None = None,
+    ) -> None:
         self.objective, self.args = objective, args
         self.run_arguments = run_arguments or {}
+        self.command = command
         self.output_dir = Path(args.output_dir)
         self.accelerator = Accelerator(
             gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -94,7 +114,14 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------------------
 
     def train(self) -> TrainOutput:
+        """Train to `max_steps`; on a stop signal, checkpoint and raise `TrainingStopped` (see `signals.py`)."""
+        lock = RunLock(self.output_dir) if self.accelerator.is_main_process else contextlib.nullcontext()
+        with lock, GracefulStop() as stop, contextlib.ExitStack() as on_exit:
+            return self._train(stop, on_exit)
+
+    def _train(self, stop: GracefulStop, on_exit: contextlib.ExitStack) -> TrainOutput:
         args, accelerator = self.args, self.accelerator
+        self._check_output_dir()
         step = self._maybe_resume()
         dataset = self.objective.train_dataset()
         batches = ShardedEpochBatches(
@@ -108,9 +135,12 @@ class Trainer:
         )
         if accelerator.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            if args.overwrite_output_dir and not args.resume_from_checkpoint:
+                self._remove_previous_run()
             self._write_arguments()
             accelerator.init_trackers("hfgen", config=_flat_config(args.to_dict()))
         progress = tqdm(total=args.max_steps, initial=step, desc="training", disable=not accelerator.is_local_main_process)
+        on_exit.enter_context(progress)  # an error ends the bar's line first, so the error gets a line of its own
         sums: dict[str, torch.Tensor] = {}
         micro_steps, window_start, started = 0, time.perf_counter(), time.perf_counter()
         examples_per_step = args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
@@ -142,20 +172,20 @@ class Trainer:
                 logs = {k: accelerator.reduce(v / micro_steps, reduction="mean").item() for k, v in sums.items()}
                 diverged = sorted(k for k, v in logs.items() if not math.isfinite(v))
                 if diverged:
-                    raise FloatingPointError(
-                        f"{', '.join(diverged)} became non-finite by step {step}: lower --learning_rate, keep "
-                        f"--max_grad_norm on, or train in full precision (--mixed_precision no); resume from "
-                        f"the last checkpoint with --resume_from_checkpoint latest."
-                    )
+                    raise FloatingPointError(f"{', '.join(diverged)} became non-finite by step {step}: {DIVERGENCE_ADVICE}")
                 logs |= {f"lr_{phase}": s.get_last_lr()[0] for phase, s in self.lr_schedulers.items()}
                 logs["samples_per_second"] = examples_per_step * (micro_steps / args.gradient_accumulation_steps) / elapsed
                 self._log(logs, step)
                 progress.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if "loss" in k})
                 sums, micro_steps, window_start = {}, 0, time.perf_counter()
+            saved = False
             if step % args.checkpointing_steps == 0 and step < args.max_steps:
-                save_checkpoint(accelerator, self.checkpoint_dir, step, args.checkpoints_total_limit)
+                saved = self._save_checkpoint(step)
             if step % args.sample_steps == 0 and step < args.max_steps:
                 self._write_samples(self.output_dir / "samples" / f"step-{step:06d}", step)
+            if step < args.max_steps and stop.requested(accelerator):
+                progress.close()
+                self._stop(step, stop, saved)
         progress.close()
         train_seconds = time.perf_counter() - started
         self._finish(step)
@@ -170,11 +200,83 @@ class Trainer:
         checkpoint = resolve_checkpoint(spec, self.checkpoint_dir)
         if checkpoint is None:  # `latest` before any checkpoint exists: a fresh start, as a restarted job expects
             return 0
-        self.accelerator.load_state(str(checkpoint))
-        step = read_step(checkpoint)
+        state = read_state(checkpoint)
+        check_resumable(checkpoint, state, self._run_state())
+        try:
+            self.accelerator.load_state(str(checkpoint))
+        except RuntimeError as error:  # e.g. `size mismatch for conv_in.weight`, from a checkpoint saved before run checks
+            reason = str(error).strip().splitlines()[-1].strip()
+            raise ValueError(
+                f"Checkpoint {checkpoint} does not fit this model ({reason}): resume with the options it was trained "
+                f"with (its run's {TRAINING_ARGS_FILE}), or start fresh with --overwrite_output_dir."
+            ) from None
+        step = int(state["step"])
         if step > self.args.max_steps:
             raise ValueError(f"Checkpoint {checkpoint} is at step {step}, past --max_steps {self.args.max_steps}: raise --max_steps.")
         return step
+
+    def _run_state(self) -> dict:
+        """What makes a checkpoint this run's: saved with each checkpoint, compared on resume."""
+        training = {name: getattr(self.args, name) for name in RUN_DEFINING_OPTIONS}
+        run = json.loads(json.dumps({**self.run_arguments, "training": training}, default=str))
+        return {"num_processes": self.accelerator.num_processes, "run": run}
+
+    def _check_output_dir(self) -> None:
+        """Like transformers' Trainer: never start a fresh run over a finished model or another run's checkpoints."""
+        if self.args.resume_from_checkpoint or self.args.overwrite_output_dir:
+            return
+        finished = [name for name in ENTRY_FILES if (self.output_dir / name).is_file()]
+        checkpoints = list_checkpoints(self.checkpoint_dir)
+        if finished or checkpoints:
+            holds = f"a finished model ({finished[0]})" if finished else f"checkpoints up to {checkpoints[-1].name}"
+            raise ValueError(
+                f"--output_dir {str(self.output_dir)!r} already holds {holds}: continue it with "
+                f"--resume_from_checkpoint latest, replace it with --overwrite_output_dir, or pick another --output_dir."
+            )
+
+    def _remove_previous_run(self) -> None:
+        """--overwrite_output_dir: drop the old run's checkpoints and log, which the new run would mix with its own."""
+        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+        (self.output_dir / LOG_FILE).unlink(missing_ok=True)
+
+    def _save_checkpoint(self, step: int) -> bool:
+        self._check_finite(step, f"checkpoint-{step}")
+        needed = estimate_checkpoint_bytes(self.checkpoint_dir, self._parameter_bytes())
+        save_checkpoint(self.accelerator, self.checkpoint_dir, step, self.args.checkpoints_total_limit, self._run_state(), needed)
+        return True
+
+    def _stop(self, step: int, stop: GracefulStop, saved: bool) -> None:
+        """Checkpoint (unless this step just was) and end the run with the line that says how to continue."""
+        if not saved:
+            self._save_checkpoint(step)
+        self.accelerator.end_training()
+        raise TrainingStopped(
+            f"stopped by {stop.signal.name if stop.signal else 'a signal on another process'} at step {step} of "
+            f"{self.args.max_steps}, checkpoint {self.checkpoint_dir / f'checkpoint-{step}'}; resume with: "
+            f"{resume_command(self.command, self.accelerator.num_processes)}",
+            step, self.accelerator.is_main_process,
+        )
+
+    def _check_finite(self, step: int, what: str) -> None:
+        """Never write non-finite weights: stop with the divergence line, keeping the last good checkpoint."""
+        bad = [
+            f"{prefix}{name}"
+            for prefix, tensors in self._saved_tensors()
+            for name, tensor in tensors
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all()
+        ]
+        if bad:
+            shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            raise FloatingPointError(f"{shown} became non-finite by step {step}, so {what} was not written: {DIVERGENCE_ADVICE}")
+
+    def _saved_tensors(self) -> Iterator[tuple[str, Iterator[tuple[str, torch.Tensor]]]]:
+        for name in self.modules:
+            yield f"{name}.", iter(self.modules.unwrapped(name).state_dict().items())
+        for name, ema in self.emas.items():
+            yield f"EMA of {name} #", ((str(i), p) for i, p in enumerate(ema.shadow_params))
+
+    def _parameter_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for name in self.modules for p in self.modules.unwrapped(name).parameters())
 
     def _parameters(self, phase: str) -> Iterator[nn.Parameter]:
         for name in self.phase_modules[phase]:
@@ -220,11 +322,12 @@ class Trainer:
                 generator = torch.Generator(self.accelerator.device).manual_seed(self.args.seed)
                 samples = self.objective.samples(modules, self.args.num_grid_images, generator)
                 validation = self.objective.validation_logs(modules)
-            stem.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(samples, torch.Tensor):
-                image_grid(samples).save(stem.with_suffix(".png"))
-            else:
-                stem.with_suffix(".txt").write_text("\n\n---\n\n".join(samples))
+            with writing(stem.parent, "the sample grid"):
+                stem.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(samples, torch.Tensor):
+                    image_grid(samples).save(stem.with_suffix(".png"))
+                else:
+                    stem.with_suffix(".txt").write_text("\n\n---\n\n".join(samples))
             if validation:
                 self._log(validation, step)
         self.accelerator.wait_for_everyone()
@@ -232,12 +335,24 @@ class Trainer:
     def _log(self, logs: dict[str, float], step: int) -> None:
         self.accelerator.log(logs, step=step)
         if self.accelerator.is_main_process:
-            with open(self.output_dir / LOG_FILE, "a") as f:
+            with writing(self.output_dir, LOG_FILE), open(self.output_dir / LOG_FILE, "a") as f:
                 f.write(json.dumps({"step": step, **logs}) + "\n")
 
     def _write_arguments(self) -> None:
         arguments = {"training": self.args.to_dict(), **self.run_arguments}
-        (self.output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2, default=str))
+        with writing(self.output_dir, TRAINING_ARGS_FILE):
+            (self.output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2, default=str))
+
+    def _save_final_weights(self) -> None:
+        """Weights and configs go to a hidden folder first, then into place: a full disk or a kill never leaves
+        half-written weights where `from_pretrained` would load them."""
+        temporary, needed = self.output_dir / FINAL_TEMPORARY_DIR, self._parameter_bytes()
+        shutil.rmtree(temporary, ignore_errors=True)
+        ensure_space(self.output_dir, needed, "the final weights")
+        with writing(self.output_dir, "the final weights", needed, partial=temporary):
+            with self._ema_weights() as modules:
+                self.objective.save_pretrained(modules, temporary)
+        publish(temporary, self.output_dir)
 
     def _replica_checksum(self) -> torch.Tensor:
         """(1, 2) float64: sum and sum of squares of every parameter - equal on every process iff in sync."""
@@ -247,6 +362,7 @@ class Trainer:
 
     def _finish(self, step: int) -> None:
         """Write the Hub-ready folder: weights and configs (EMA weights when kept), arguments, sample grid."""
+        self._check_finite(step, "the final weights")
         checksums = self.accelerator.gather(self._replica_checksum()).tolist()
         if self.accelerator.is_main_process:
             info = {
@@ -257,11 +373,11 @@ class Trainer:
                 "global_step": step,
                 "replica_checksums": checksums,
             }
-            (self.output_dir / RUN_INFO_FILE).write_text(json.dumps(info, indent=2))
+            with writing(self.output_dir, RUN_INFO_FILE):
+                (self.output_dir / RUN_INFO_FILE).write_text(json.dumps(info, indent=2))
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            with self._ema_weights() as modules:
-                self.objective.save_pretrained(modules, self.output_dir)
+            self._save_final_weights()
             self._write_samples(self.output_dir / Path(SAMPLE_GRID_FILE).stem, step)
         else:
             self.accelerator.wait_for_everyone()  # pairs with the one inside _write_samples

@@ -17,7 +17,7 @@ from ...data.pixels import PixelVocabulary, pixel_transform
 from ...data.text import TEXT_CORPORA, is_text_source, load_text_data
 from . import HfgenGPTConfig, HfgenGPTForCausalLM, PixelGPTPipeline
 from .pipeline_pixel_gpt import grey_level_log_probs
-from ...training.arguments import DataArguments
+from ...training.arguments import DataArguments, require_in, require_positive
 from ...training.objective import Objective, ObjectiveOutput, PreparedModules
 
 
@@ -45,11 +45,12 @@ class AutoregressiveArguments:
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute blocks in backward to save memory."})
 
     def __post_init__(self) -> None:
-        for name in ("num_hidden_layers", "num_attention_heads", "hidden_size", "block_size", "sample_max_new_tokens"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be a positive integer, got {getattr(self, name)}.")
-        if self.validation_max_examples is not None and self.validation_max_examples <= 0:
-            raise ValueError(f"--validation_max_examples must be positive, got {self.validation_max_examples}.")
+        require_positive(
+            self, "num_hidden_layers", "num_attention_heads", "hidden_size", "block_size", "sample_max_new_tokens",
+            "validation_max_examples", "vocab_size", "max_chars",
+        )
+        require_in(self, "dropout", 0.0, 1.0, high_open=True)
+        require_in(self, "validation_fraction", 0.0, 1.0, low_open=True, high_open=True)
 
 
 class AutoregressiveObjective(Objective):

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import datasets
@@ -16,7 +17,7 @@ from torch import nn
 
 from ...data import describe_images, image_transform, load_image_dataset
 from . import DiffusionImagePipeline, default_unet_config
-from ...training.arguments import DataArguments
+from ...training.arguments import DataArguments, require_existing, require_in, require_positive
 from ...training.objective import Objective, ObjectiveOutput, PreparedModules
 
 
@@ -37,10 +38,16 @@ class DiffusionArguments:
     grid_inference_steps: int = field(default=20, metadata={"help": "DPM-Solver++ steps for training-time grids."})
 
     def __post_init__(self) -> None:
-        if self.num_train_timesteps <= 0:
-            raise ValueError(f"--num_train_timesteps must be positive, got {self.num_train_timesteps}.")
-        if not 0.0 <= self.condition_dropout < 1.0:
-            raise ValueError(f"--condition_dropout must be in [0, 1), got {self.condition_dropout}.")
+        require_positive(self, "num_train_timesteps", "layers_per_block", "grid_inference_steps")
+        require_in(self, "condition_dropout", 0.0, 1.0, high_open=True)
+        if self.block_out_channels is not None and not all(c > 0 for c in self.block_out_channels):
+            raise ValueError(f"--block_out_channels must be positive channel counts, got {self.block_out_channels}.")
+        require_existing("unet_config", self.unet_config, "file")
+        if self.unet_config:
+            try:
+                json.loads(Path(self.unet_config).read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise ValueError(f"--unet_config {self.unet_config!r} is not a JSON config ({error}): pass a UNet2DModel config.json.") from None
 
 
 class DiffusionObjective(Objective):

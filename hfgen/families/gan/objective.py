@@ -34,7 +34,7 @@ from torch import nn
 from ...data import describe_images, image_transform, load_image_dataset
 from ...loading import load_pipeline
 from . import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
-from ...training.arguments import DataArguments
+from ...training.arguments import DataArguments, require_non_negative, require_positive
 from ...training.objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
 
 
@@ -96,11 +96,11 @@ class GANArguments:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"Unknown loss {self.loss!r}: use one of {', '.join(LOSSES)}.")
-        for name in ("generator_learning_rate", "discriminator_learning_rate", "gradient_penalty_weight"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}.")
-        if self.r1_gamma < 0:
-            raise ValueError(f"--r1_gamma must be >= 0 (0 turns R1 off), got {self.r1_gamma}.")
+        require_positive(
+            self, "generator_learning_rate", "discriminator_learning_rate", "gradient_penalty_weight", "latent_dim",
+            "generator_channels", "discriminator_channels",
+        )
+        require_non_negative(self, "r1_gamma")
         if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
             raise ValueError(f"--adam_betas needs two values in [0, 1), e.g. 0.5 0.999; got {self.adam_betas}.")
         if self.discriminator_norm == "batch" and (self.loss == "wgan_gp" or self.r1_gamma > 0):

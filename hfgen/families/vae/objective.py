@@ -15,7 +15,7 @@ from torch import nn
 from ...data import describe_images, images_to_tensor, load_image_dataset
 from . import VAEConfig, VAEModel, VAEPipeline
 from .configuration_vae import Likelihood
-from ...training.arguments import DataArguments
+from ...training.arguments import DataArguments, require_non_negative, require_positive
 from ...training.objective import Objective, ObjectiveOutput, PreparedModules
 
 VALIDATION_IMAGES = 1000
@@ -49,12 +49,12 @@ class VAEArguments:
     latent_channels: int = field(default=4, metadata={"help": "Channels of the spatial latent (with --spatial_latent)."})
 
     def __post_init__(self) -> None:
-        if self.beta < 0:
+        if not self.beta >= 0:
             raise ValueError(f"--beta must be >= 0 (1.0 is the plain ELBO), got {self.beta}.")
-        if self.kl_warmup_steps < 0:
-            raise ValueError(f"--kl_warmup_steps must be >= 0, got {self.kl_warmup_steps}.")
-        if self.free_bits < 0:
-            raise ValueError(f"--free_bits must be >= 0 nats, got {self.free_bits}.")
+        require_non_negative(self, "kl_warmup_steps", "free_bits")
+        require_positive(self, "latent_dim", "hidden_dim", "gaussian_std")
+        if self.block_out_channels is not None and not all(c > 0 for c in self.block_out_channels):
+            raise ValueError(f"--block_out_channels must be positive channel counts, got {self.block_out_channels}.")
 
 
 class VAEObjective(Objective):
