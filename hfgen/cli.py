@@ -1,4 +1,4 @@
-"""The `hfgen` command line: `hfgen train|sample|evaluate|zoo ...`. Each command parses its options with HfArgumentParser."""
+"""The `hfgen` command line: `hfgen train|sample|evaluate|zoo|push|demo ...`. Each command parses its options with HfArgumentParser."""
 
 from __future__ import annotations
 
@@ -68,27 +68,27 @@ def _zoo(argv: list[str]) -> None:
 
 
 def _push(argv: list[str]) -> None:
-    from transformers import HfArgumentParser
+    from .training.arguments import ArgumentParser
 
     from .hub.push import PushArguments, push_folder
 
     positional = []
     while argv and not argv[0].startswith("-") and len(positional) < 2:
         positional, argv = [*positional, argv[0]], argv[1:]
-    parser = HfArgumentParser(PushArguments, prog="hfgen push")
+    parser = ArgumentParser(PushArguments, prog="hfgen push")
     flags = [*(["--folder", positional[0]] if positional else []), *(["--repo_id", positional[1]] if len(positional) > 1 else [])]
     (args,) = parser.parse_args_into_dataclasses(args=[*flags, *argv])
     print(f"pushed {args.folder} to {push_folder(args)}")
 
 
 def _demo(argv: list[str]) -> None:
-    from transformers import HfArgumentParser
+    from .training.arguments import ArgumentParser
 
     from .demo import DemoArguments, build_demo, demo_names, launch
 
     if not argv or argv[0].startswith("-"):
         raise ValueError(f"`hfgen demo` needs a Space first: hfgen demo <{'|'.join(demo_names())}> [--model PATH_OR_REPO] [--port N].")
-    (args,) = HfArgumentParser(DemoArguments, prog="hfgen demo").parse_args_into_dataclasses(args=argv[1:])
+    (args,) = ArgumentParser(DemoArguments, prog="hfgen demo").parse_args_into_dataclasses(args=argv[1:])
     launch(build_demo(argv[0], args.model), args.host, args.port)
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .families import family_names, get_family
+from .training.arguments import require_model
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -60,6 +61,7 @@ class DemoArguments:
     host: str = field(default="127.0.0.1", metadata={"help": "Address to serve on; 0.0.0.0 opens it to the network."})
 
     def __post_init__(self) -> None:
+        require_model("model", self.model)
         if self.port is not None and not 0 < self.port < 65536:
             raise ValueError(f"--port must be in [1, 65535], got {self.port}.")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import importlib
 import json
 import os
 import re
@@ -292,25 +293,29 @@ class Accepted(Exception):
 
 # Every `str` option is one of these kinds (a new `str` option fails `test_every_str_option_has_a_kind` until it
 # is given one, so the sweep covers it).
-INPUT_FOLDERS = {"resume_from_checkpoint", "dataset", "data_dir", "init_from", "model", "feature_extractor"}
+INPUT_FOLDERS = {"resume_from_checkpoint", "dataset", "data_dir", "init_from", "model", "feature_extractor", "vae", "folder"}
 INPUT_FILES = {"unet_config", "reconstruct", "inception_weights"}
 OUTPUT_FOLDERS = {"output_dir"}
 OUTPUT_FILES = {"output"}
 NAMES = {"lr_scheduler_type", "device"}  # validated against a fixed set of names
-FREE_TEXT = {"prompt"}  # any text is valid
+REPO_IDS = {"hub_model_id", "repo_id"}
+FREE_TEXT = {"prompt", "commit_message", "revision", "host"}  # any text is valid (a branch name, an address)
 
 
 def command_dataclasses() -> dict[str, tuple[list[str], tuple[type, ...]]]:
     """Command name -> (its argv prefix, the dataclasses its options come from), from the registry and the CLI."""
+    from hfgen.demo import DemoArguments
     from hfgen.evaluation import EvaluateArguments
     from hfgen.evaluation.zoo import ZooArguments
+    from hfgen.hub.push import PushArguments
     from hfgen.sampling import SampleArguments
     from hfgen.training.arguments import DataArguments, TrainingArguments
 
     commands = {f"train {family.name}": (["train", family.name], (TrainingArguments, DataArguments, family.arguments))
                 for family in families()}
     return commands | {"sample": (["sample"], (SampleArguments,)), "evaluate": (["evaluate"], (EvaluateArguments,)),
-                       "zoo": (["zoo"], (ZooArguments,))}
+                       "zoo": (["zoo"], (ZooArguments,)), "push": (["push"], (PushArguments,)),
+                       "demo": (["demo", "vae"], (DemoArguments,))}
 
 
 def _base_type(hint) -> tuple[str, tuple]:
@@ -346,20 +351,28 @@ def bad_values(name: str, hint, tmp: Path) -> list[list[str]]:
         return [[str(tmp)]]  # a folder where a file must go
     if name in NAMES:
         return [["no_such_name"]]
+    if name in REPO_IDS:
+        return [["not a/repo id"]]
     return []
 
 
-def sweep_cases(tmp: Path, model: Path) -> list[tuple[str, list[str], str]]:
-    """(option, argv, the text the error line must contain) for every option of every command."""
+def sweep_cases(tmp: Path, model: Path, prerequisites: dict[str, Path] | None = None) -> list[tuple[str, list[str], str]]:
+    """(option, argv, the text the error line must contain) for every option of every command; a family that
+    builds on another model gets the one in `prerequisites`, so the bad option is what it refuses."""
     out = tmp / "out"
     bases = {"zoo": ["--output_dir", str(out), "--budget", "tiny"],
              "sample": [str(model), "--output", str(out / "s.png"), "--num_images", "2"],
-             "evaluate": [str(model), "--output", str(out / "e.json")]}
+             "evaluate": [str(model), "--output", str(out / "e.json")],
+             "push": [str(model), "hfgen-test/sweep"],
+             "demo": ["--model", str(model)]}
     cases = []
     for command, (prefix, classes) in command_dataclasses().items():
         if command.startswith("train"):
+            plan = get_family(prefix[1]).zoo["tiny"]
             base = ["--output_dir", str(out), "--max_steps", "1", "--train_batch_size", "8", "--num_grid_images", "2",
-                    *get_family(prefix[1]).zoo["tiny"].flags]
+                    *plan.flags]
+            if plan.prerequisite and prerequisites:
+                base += [plan.prerequisite.flag, str(prerequisites[prefix[1]])]
         else:
             base = bases[command]
         for cls in classes:
@@ -377,6 +390,20 @@ def tiny_model(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def prerequisite_models(tmp_path_factory) -> dict[str, Path]:
+    """Family -> the model it builds on (latent diffusion's spatial VAE), trained with the family's tiny plan."""
+    from hfgen.evaluation.zoo import ZooArguments, training_runs
+
+    models = {}
+    for family in families():
+        if family.zoo["tiny"].prerequisite:
+            (name, argv), _ = training_runs(ZooArguments(budget="tiny"), family.name, tmp_path_factory.mktemp("sweep") / family.name)
+            assert main(["train", name, *argv]) == 0
+            models[family.name] = Path(argv[argv.index("--output_dir") + 1])
+    return models
+
+
 def test_every_option_is_swept(tmp_path):
     """Every option of every command gets bad values, so a new option is covered by being added (a new `str`
     option fails here until it is given a kind above)."""
@@ -387,7 +414,7 @@ def test_every_option_is_swept(tmp_path):
                 assert (field.name, command) in swept or field.name in FREE_TEXT, f"{command} --{field.name}"
 
 
-def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, capsys, monkeypatch):
+def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, prerequisite_models, capsys, monkeypatch):
     import hfgen.training.trainer
 
     evaluate_module = sys.modules["hfgen.evaluation.evaluate"]
@@ -399,8 +426,10 @@ def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, capsys, monkeypa
     monkeypatch.setattr(hfgen.training.trainer, "_cycle_until", accepted)
     monkeypatch.setattr(evaluate_module, "Evaluator", accepted)
     monkeypatch.setattr(zoo_module, "run_zoo", accepted)
+    monkeypatch.setattr(importlib.import_module("hfgen.hub.push"), "push_folder", accepted)
+    monkeypatch.setattr(importlib.import_module("hfgen.demo"), "build_demo", accepted)
     (tmp_path / "a_file.txt").write_text("not what was asked for")
-    cases = sweep_cases(tmp_path, tiny_model)
+    cases = sweep_cases(tmp_path, tiny_model, prerequisite_models)
     failures, started = [], time.perf_counter()
     for option, argv, value in cases:
         try:

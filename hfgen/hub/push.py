@@ -15,6 +15,7 @@ from huggingface_hub import HfApi, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
 from ..loading import check_component_weights, model_files, read_model_file
+from ..training.arguments import require_existing, require_repo_id
 from ..training.trainer import TRAINING_ARGS_FILE
 from .cards import write_card
 
@@ -42,6 +43,10 @@ class PushArguments:
     revision: str | None = field(default=None, metadata={"help": "Branch to push to (created from main if missing)."})
     commit_message: str | None = field(default=None, metadata={"help": "Commit message (default: names the folder)."})
 
+    def __post_init__(self) -> None:
+        require_existing("folder", self.folder, "folder")
+        require_repo_id("repo_id", self.repo_id)
+
 
 def require_token() -> str:
     """The Hub token from the usual places (HF_TOKEN, `hf auth login`), or the error that says how to set one."""
@@ -54,10 +59,6 @@ def require_token() -> str:
 def push_folder(args: PushArguments) -> str:
     """Push `args.folder` to `args.repo_id`; returns the URL of the commit."""
     folder = Path(args.folder).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Model folder {args.folder!r} does not exist: pass a folder written by `hfgen train`.")
-    if args.repo_id.count("/") != 1:
-        raise ValueError(f"Hub repo id {args.repo_id!r} must be owner/name, e.g. {Path(args.folder).name!r} under your user name.")
     index = read_model_file(str(folder), "model_index.json")
     if index is not None:
         check_component_weights(str(folder), index, model_files(str(folder)))

@@ -103,6 +103,31 @@ def require_dataset(name: str, dataset: str | None) -> None:
         raise FileNotFoundError(f"--{name} folder {dataset!r} does not exist: pass an existing folder of images.")
 
 
+def require_model(name: str, model: str | None) -> None:
+    """A model folder or a Hub repo id: a path that is missing or a file is refused before any work starts."""
+    if model is None:
+        return
+    path = Path(model).expanduser()
+    if path.is_file():
+        raise ValueError(f"--{name} {model!r} is a file: pass a folder written by `hfgen train` or a Hub repo id.")
+    if not path.exists() and (path.is_absolute() or model.startswith((".", "~")) or model.count("/") != 1):
+        raise FileNotFoundError(f"--{name} {model!r} does not exist: pass a folder written by `hfgen train` or a Hub repo id.")
+
+
+def require_repo_id(name: str, repo_id: str | None) -> None:
+    """A Hub repo id of the form owner/name, checked with huggingface_hub's own rules."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if repo_id is None:
+        return
+    try:
+        if repo_id.count("/") != 1:
+            raise HFValidationError("it must be owner/name")
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise ValueError(f"--{name} {repo_id!r} is not a Hub repo id ({error}): pass owner/name, e.g. your-name/vae-digits.") from None
+
+
 def require_device(name: str, device: str | None) -> None:
     import torch
 
@@ -184,6 +209,7 @@ class TrainingArguments:
             )
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id owner/name: the Hub repo to push to.")
+        require_repo_id("hub_model_id", self.hub_model_id)
 
     def to_dict(self) -> dict:
         return asdict(self)
