@@ -42,6 +42,19 @@ class ZooPlan:
 
 
 @dataclass(frozen=True)
+class LikelihoodSettings:
+    """How held-out likelihoods are computed; each family's `likelihood_options` reads the fields it uses."""
+
+    iwae_samples: int = 1000
+    """Importance samples of an IWAE bound (the VAE)."""
+    bpd_timesteps: int = 1000
+    """UNet terms of a diffusion variational bound, subsampled from the noise schedule's T - 1."""
+    grey_levels: int = 256
+    """Grey levels of the data (17 for digits): the grid a continuous model's likelihood is discretised on, so
+    every family's bits/dim counts the same outcomes."""
+
+
+@dataclass(frozen=True)
 class Family:
     """Everything hfgen needs to know about one family, declared once in its own `family.py`."""
 
@@ -63,9 +76,12 @@ class Family:
     """transformers `model_type`s of folders it writes without a pipeline (the text GPT)."""
     sampling_options: Callable[[DiffusionPipeline, str, int], dict[str, Any]] = field(default=lambda pipe, scheduler, steps: {})
     """(pipe, scheduler name, steps) -> extra call arguments for evaluation; may configure the pipe."""
-    likelihood_options: Callable[[int], dict[str, Any]] = field(default=lambda estimator_samples: {})
-    """Samples per image for an estimated likelihood (`--iwae_samples`) -> keyword arguments of the
-    pipeline's `log_likelihood`; exact likelihoods ignore it."""
+    likelihood_options: Callable[[LikelihoodSettings], dict[str, Any]] = field(default=lambda settings: {})
+    """How held-out likelihoods are computed (`--iwae_samples`, `--bpd_timesteps`, the data's grey levels) ->
+    keyword arguments of the pipeline's `log_likelihood`; exact likelihoods ignore them."""
+    zoo_rows: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    """Extra rows of the zoo table for one trained model: row label -> pipeline call options (e.g. the VAE's
+    decoder mean and decoder sample). Empty: one row, named after the family."""
 
 
 def family_names() -> list[str]:
