@@ -165,3 +165,30 @@ def test_few_step_fid_comparison_runs(diffusion, extractor_cache):
     assert list(rows) == ["ddpm 50", "ddim 5", "dpmsolver 5"]
     assert {row["num_images"] for row in rows.values()} == {64} and {row["subset_size"] for row in rows.values()} == {32}
     assert all(math.isfinite(row["fid"]) and row["fid_error"] > 0 for row in rows.values())
+
+
+@pytest.mark.parametrize("likelihood", ["categorical", "logistic", "bernoulli", "gaussian"])
+def test_vae_decode_modes(likelihood):
+    from hfgen import VAEPipeline
+    from hfgen.families.vae import VAEConfig, VAEModel
+
+    torch.manual_seed(0)
+    config = VAEConfig(image_size=8, grey_levels=5, latent_dim=4, likelihood=likelihood, hidden_dim=32, block_out_channels=(8, 16))
+    pipe = VAEPipeline(vae=VAEModel(config).eval())
+
+    def images(**options):
+        return pipe(batch_size=8, generator=torch.Generator().manual_seed(0), output_type="pt", **options).images
+
+    mean = images()
+    assert torch.equal(mean, images(decode="mean"))  # the default is the decoder's mean, E[x | z]
+    assert torch.allclose(mean, pipe.vae.sample(8, torch.Generator().manual_seed(0)) / 2 + 0.5)
+    sample, mode = images(decode="sample"), images(decode="mode")
+    assert torch.equal(sample, images(decode="sample"))  # seeded
+    for decoded in (sample, mode):
+        assert decoded.shape == mean.shape and 0 <= decoded.min() and decoded.max() <= 1
+    if likelihood != "gaussian":  # discrete decoders put every sampled pixel on the grey-level grid
+        levels = sample * (config.grey_levels - 1) if likelihood != "bernoulli" else sample
+        assert torch.allclose(levels, levels.round(), atol=1e-5)
+        assert not torch.equal(sample, mean)
+    with pytest.raises(ValueError, match="Unknown decode 'median'"):
+        images(decode="median")
