@@ -173,11 +173,11 @@ def test_evaluate_command_writes_json(trained, extractor_cache, tmp_path, capsys
 
 @pytest.mark.slow
 def test_two_processes_split_sampling_and_gather_the_same_images(trained, extractor_cache, tmp_path):
-    args = [str(trained / "diffusion"), "--num_samples", "48", "--batch_size", "8", "--steps", "2"]
+    args = [str(trained / "diffusion"), "--num_samples", "48", "--batch_size", "8", "--steps", "2", "--bpd_timesteps", "2"]
     assert main(["evaluate", *args, "--output", str(tmp_path / "one.json")]) == 0
     launch_two_processes("evaluate", *args, "--output", str(tmp_path / "two.json"))
     one, two = (json.loads(Path(tmp_path / f"{n}.json").read_text())["metrics"] for n in ("one", "two"))
-    for key in ("fid", "kid", "precision", "recall", "nn_distance"):
+    for key in ("fid", "kid", "precision", "recall", "nn_distance", "bits_per_dim"):
         assert two[key] == pytest.approx(one[key], rel=1e-4), key
 
 

@@ -69,7 +69,7 @@ def posterior(scheduler: DDPMScheduler, original: torch.Tensor, noisy: torch.Ten
 
 def model_variance(scheduler: DDPMScheduler, t: int) -> torch.Tensor:
     """The variance of p(x_{t-1} | x_t) for t >= 1: the posterior's (fixed_small) or beta_t (fixed_large)."""
-    variance_type = scheduler.config.variance_type
+    variance_type = scheduler.config.variance_type or "fixed_small"  # None: DDPMScheduler's own default
     if variance_type in ("fixed_small", "fixed_small_log"):
         return posterior(scheduler, torch.zeros(()), torch.zeros(()), t)[1]
     if variance_type in ("fixed_large", "fixed_large_log"):

@@ -49,6 +49,8 @@ class DiffusionImagePipeline(DiffusionPipeline):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
         self.step_options: dict[str, float] = {}  # scheduler.step options of the sampler use_scheduler set (DDIM's eta)
+        # the forward process the model was trained on (the saved scheduler's), whatever sampler is swapped in later
+        self.noise_schedule = DDPMScheduler.from_config(scheduler.config)
 
     def use_scheduler(self, name: Literal["ddpm", "ddim", "dpmsolver"], eta: float = 0.0) -> None:
         """Swap the sampler, keeping the trained noise schedule.
@@ -92,11 +94,9 @@ class DiffusionImagePipeline(DiffusionPipeline):
                 f"images must be in [0, 1], got [{images.min().item():.3g}, {images.max().item():.3g}]: map [-1, 1] "
                 "images with (x + 1) / 2, 8-bit ones with x / 255."
             )
-        scheduler = DDPMScheduler.from_config(self.scheduler.config)  # the training process the bound is about
         labels = self.class_label_tensor(None, len(images))  # conditional UNets: "no class", the unconditional p(x)
-        return -variational_bound(
-            self.unet, scheduler, images.to(self.device, self.unet.dtype) * 2 - 1, grey_levels, num_timesteps, labels, generator
-        )
+        pixels = images.to(self.device, self.unet.dtype) * 2 - 1
+        return -variational_bound(self.unet, self.noise_schedule, pixels, grey_levels, num_timesteps, labels, generator)
 
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """What the denoising loop produced -> images in [-1, 1]. Pixel diffusion denoises the images themselves;
