@@ -11,12 +11,14 @@ images) with the end bins open, so the result is a discrete likelihood comparabl
 GPT's bits/dim.
 
 A full bound costs T (1,000) UNet passes per image. `num_timesteps` = K < T - 1 estimates the middle sum from K
-timesteps, one drawn uniformly in each of K equal strata of 2..T and weighted by its stratum's size: the estimate
-is unbiased (its mean over draws is the full bound) but no longer a bound on every draw, and its variance grows as
-K shrinks; the prior and decoder terms stay exact.
+timesteps, one drawn uniformly in each of K strata of 2..T (geometric: narrow at low noise, where the terms are
+large) and weighted by its stratum's size: the estimate is unbiased (its mean over draws is the full bound) but no
+longer a bound on every draw, and its variance grows as K shrinks; the prior and decoder terms stay exact.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
@@ -78,12 +80,21 @@ def model_variance(scheduler: DDPMScheduler, t: int) -> torch.Tensor:
 
 
 def stratified_timesteps(first: int, last: int, num: int, generator: torch.Generator | None) -> list[tuple[int, float]]:
-    """`num` timesteps of first..last (inclusive), one uniform draw per equal stratum, each with its stratum's size."""
-    edges = torch.linspace(first, last + 1, num + 1).round().long().tolist()
+    """`num` timesteps of first..last (inclusive), one uniform draw per stratum, each with its stratum's size.
+
+    Strata are geometric in t - one timestep wide near `first`, wide at high noise - because the KL terms are large
+    and change fast at small t and are tiny and flat at large t: equal strata would weight one draw of a steep
+    region by its whole width (5.6 bits/dim at 25 terms vs 2.6 at 100 on a digits model).
+    """
+    span = last - first + 1
+    geometric = (torch.logspace(0, math.log10(span + 1), num + 1, dtype=torch.float64) - 1).round().long().tolist()
+    edges = [0]
+    for i, edge in enumerate(geometric[1:], 1):  # strictly increasing, leaving one timestep per later stratum
+        edges.append(min(max(edge, edges[-1] + 1), span - (num - i)))
     draws = []
     for low, high in zip(edges[:-1], edges[1:]):
         offset = torch.randint(high - low, (1,), generator=generator).item() if high - low > 1 else 0
-        draws.append((low + offset, float(high - low)))
+        draws.append((first + low + offset, float(high - low)))
     return draws
 
 
