@@ -10,16 +10,33 @@ STAMP := $(VENV)/.hfgen-installed
 HUB_VENV ?= .venv-hub-server
 HUB_STAMP := $(HUB_VENV)/.olah-installed
 
-.PHONY: install demo test browser clean hub-server-env hub-server
+FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: install install-inception fashion-mnist demo test browser clean hub-server-env hub-server
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev]" "$(TORCH_SPEC)"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# torch-fidelity, for `--inception_weights`. Passing the torch pin along makes pip pick the torchvision built for
+# that torch (0.28 for 2.13) instead of upgrading torch; a +cpu torch from PyTorch's index needs its torchvision
+# from the same index: `make install-inception TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"`.
+TORCH_INDEX ?=
+install-inception: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[inception]" "$(TORCH_SPEC)" $(TORCH_INDEX)
+
+# Debian's Fashion-MNIST IDX files for the one test that reads the real files, installed when root and missing
+# (as .ci/run does); otherwise that test is skipped and the IDX reader is still tested on files the test writes.
+fashion-mnist:
+	@if [ ! -d $(FASHION_MNIST_DIR) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -q && apt-get install -y -q dataset-fashion-mnist) >/dev/null 2>&1 \
+	    || echo "make: could not install dataset-fashion-mnist; its real-files test will be skipped"; \
+	fi
 
 # The main job: train every family on the built-in digits, evaluate all with the same code, write zoo-report/.
 demo: $(STAMP)
@@ -37,7 +54,7 @@ hub-server-env: $(HUB_STAMP)
 hub-server: $(HUB_STAMP)
 	$(HUB_VENV)/bin/python tests/hub_server.py --root out/hub --port 8090
 
-test: $(STAMP) $(HUB_STAMP) browser
+test: $(STAMP) $(HUB_STAMP) browser fashion-mnist
 	$(BIN)/python -m pytest -q tests
 
 # The Spaces' browser tests drive Debian's chromium (never a browser download); install it when missing.

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
+import time
+from pathlib import Path
+
 import datasets
+import huggingface_hub
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from hfgen.data import describe_images, image_transform, images_to_tensor, load_image_dataset
-from hfgen.data.builtin import DIGITS_TEST_SIZE, load_fashion_mnist
+from hfgen.data.builtin import DIGITS_TEST_SIZE, FASHION_MNIST_DIRS, FASHION_MNIST_FILES, load_fashion_mnist
 from hfgen.data.sources import _normalise_columns
 
 
@@ -41,10 +46,44 @@ def test_images_to_tensor_exact_at_native_size():
     assert torch.allclose(tensor[0, 0], torch.tensor([[0, 255], [128, 64]]) / 127.5 - 1)
 
 
+def _write_idx(path, array: np.ndarray) -> None:
+    """One gzipped IDX file: magic (0, 0, uint8 type 0x08, ndim), big-endian dims, raw bytes."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    with gzip.open(path, "wb") as file:
+        file.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_idx_reader_on_files_the_test_writes(tmp_path):
+    rng = np.random.default_rng(0)
+    written = {}
+    for split, (images_file, labels_file) in FASHION_MNIST_FILES.items():
+        images, labels = rng.integers(0, 256, (5, 28, 28)), rng.integers(0, 10, 5)
+        _write_idx(tmp_path / images_file, images)
+        _write_idx(tmp_path / labels_file, labels)
+        written[split] = images, labels
+    for split, (images, labels) in written.items():
+        dataset = load_image_dataset("fashion_mnist", split, str(tmp_path))
+        assert len(dataset) == 5 and dataset["label"] == labels.tolist()
+        assert np.array_equal(np.stack([np.asarray(image) for image in dataset["image"]]), images)
+        assert dataset.features["label"].names[9] == "Ankle boot"
+
+
+@pytest.mark.skipif(not any(Path(d).is_dir() for d in FASHION_MNIST_DIRS), reason="Debian's dataset-fashion-mnist is not installed (`make test` installs it as root)")
 def test_fashion_mnist_from_debian_files():
     test = load_image_dataset("fashion_mnist", "test")
     assert len(test) == 10_000 and test[0]["image"].size == (28, 28)
     assert test.features["label"].names[9] == "Ankle boot"
+
+
+def test_offline_missing_fashion_mnist_fails_at_once(tmp_path, monkeypatch):
+    """With HF_HUB_OFFLINE the missing local files are the answer: no Hub retries (~23 s before)."""
+    monkeypatch.setattr("hfgen.data.builtin.FASHION_MNIST_DIRS", (str(tmp_path / "none"),))
+    monkeypatch.setattr(huggingface_hub, "is_offline_mode", lambda: True)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("the Hub was tried while offline"))
+    started = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_image_dataset("fashion_mnist", "test")
+    assert time.perf_counter() - started < 5
 
 
 def test_fashion_mnist_missing_files_names_the_fix(tmp_path):

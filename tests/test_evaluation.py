@@ -17,7 +17,7 @@ from hfgen.evaluation import GenerativeMetrics, bits_per_dim, load_feature_extra
 from hfgen.evaluation.baselines import kde_images, noise_images, real_images
 from hfgen.evaluation.evaluate import generate
 from hfgen.evaluation.feature_extractor import CACHE_ENV, FeatureExtractor, accuracy, cache_dir
-from hfgen.evaluation.metrics import inception_fid, precision_recall
+from hfgen.evaluation.metrics import frechet_distance, inception_fid, precision_recall
 from hfgen.evaluation.zoo import ZooArguments, train_argv
 from hfgen.loading import load_pipeline
 from hfgen.families.diffusion import default_unet_config
@@ -77,17 +77,18 @@ def test_fid_orders_real_kde_noise(metrics, digits):
 
 
 def test_a_set_against_itself(metrics, digits):
-    same = GenerativeMetrics(metrics.extractor, digits[1])(digits[1])
-    assert abs(same["fid"]) < 1e-3
-    assert same["precision"] == same["recall"] == 1.0
-    assert same["nn_distance"] < 1e-3  # every image finds itself
+    same = GenerativeMetrics(metrics.extractor, digits[1])
+    features = same.reference_features
+    assert abs(frechet_distance(features, same.reference_statistics)) < 1e-3
+    assert precision_recall(features, features) == (1.0, 1.0)
+    assert same(digits[1])["nn_distance"] < 1e-3  # every image finds itself
 
 
-def test_kid_subset_larger_than_the_samples_is_a_clear_error(metrics, digits):
-    with pytest.raises(ValueError, match="kid_subset_size 500 .* 300 samples"):
-        GenerativeMetrics(metrics.extractor, digits[0], kid_subset_size=500)(digits[1])
+def test_subset_larger_than_half_the_samples_is_a_clear_error(metrics, digits):
+    with pytest.raises(ValueError, match="subset_size 500 does not fit half the 300 samples"):
+        GenerativeMetrics(metrics.extractor, digits[0], subset_size=500)(digits[1])
     with pytest.raises(ValueError, match="fit the 'digits' feature extractor"):
-        metrics(torch.rand(4, 3, 8, 8))
+        metrics(torch.rand(16, 3, 8, 8))
 
 
 def test_classifier_score_and_conditional_sampling(metrics, digits):
@@ -147,7 +148,7 @@ def test_bits_per_dim_of_vae_and_autoregressive_match_their_likelihoods(trained,
     assert 0 < bits_per_dim(nats, dims) <= math.log2(17) + 1  # a 2-step model is near uniform over 17 grey levels
 
     with pytest.raises(ValueError, match="gives no log-likelihood"):
-        log_likelihood(load_pipeline(str(trained / "diffusion")), test)
+        log_likelihood(object(), test)
 
 
 def test_evaluate_command_writes_json(trained, extractor_cache, tmp_path, capsys):
@@ -160,18 +161,33 @@ def test_evaluate_command_writes_json(trained, extractor_cache, tmp_path, capsys
     metrics = results["metrics"]
     for key in ("fid", "kid", "precision", "recall", "nn_distance", "bits_per_dim", "samples_per_second", "parameters"):
         assert math.isfinite(metrics[key]), key
-    assert "| FID ↓ |" in capsys.readouterr().out
+    assert metrics["num_images"] == 40 and metrics["subset_size"] == 20  # half the samples: the jackknife's halves
+    assert metrics["fid_error"] > 0 and metrics["kid_error"] > 0  # a 2-step VAE has no precision to spread
+    assert metrics["precision_error"] >= 0 and metrics["recall_error"] >= 0
+    assert "| FID∞ ↓ |" in capsys.readouterr().out
 
-    assert main(["evaluate", *args, "--kid_subset_size", "100"]) == 2
+    assert main(["evaluate", *args, "--subset_size", "100"]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]  # after the loading progress bars
-    assert error.startswith("hfgen: error: kid_subset_size 100 is larger than the 40 samples")
+    assert error.startswith("hfgen: error: subset_size 100 does not fit half the 40 samples")
 
 
 @pytest.mark.slow
 def test_two_processes_split_sampling_and_gather_the_same_images(trained, extractor_cache, tmp_path):
-    args = [str(trained / "diffusion"), "--num_samples", "48", "--batch_size", "8", "--steps", "2"]
+    args = [str(trained / "diffusion"), "--num_samples", "48", "--batch_size", "8", "--steps", "2", "--bpd_timesteps", "2"]
     assert main(["evaluate", *args, "--output", str(tmp_path / "one.json")]) == 0
     launch_two_processes("evaluate", *args, "--output", str(tmp_path / "two.json"))
     one, two = (json.loads(Path(tmp_path / f"{n}.json").read_text())["metrics"] for n in ("one", "two"))
-    for key in ("fid", "kid", "precision", "recall", "nn_distance"):
+    for key in ("fid", "kid", "precision", "recall", "nn_distance", "bits_per_dim"):
         assert two[key] == pytest.approx(one[key], rel=1e-4), key
+
+
+def test_evaluation_imports_with_the_inception_extra():
+    """`make install-inception` must keep torchmetrics importable: a torchvision built for another torch breaks it
+    ("operator torchvision::nms does not exist"), and with it all of hfgen.evaluation."""
+    pytest.importorskip("torch_fidelity", reason="the inception extra is not installed (make install-inception)")
+    import subprocess
+    import sys
+
+    code = "import hfgen.evaluation, torchvision.ops, torch_fidelity; from torchmetrics.image.fid import FrechetInceptionDistance"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -66,7 +66,7 @@ def test_family_descriptors_are_complete():
     assert list(REGISTRY) == family_names()
     for family in families():
         assert family.name in REGISTRY and family.summary and family.pipelines
-        assert {"tiny", "laptop", "full"} <= set(family.zoo), family.name
+        assert {"tiny", "laptop", "cpu", "full"} <= set(family.zoo), family.name
         assert REGISTRY[family.name] == f"hfgen.families.{family.name.replace('-', '_')}.family"
 
 

@@ -1,8 +1,10 @@
 """Reference rows, computed by the same metric code as the models.
 
-- real test images vs train: the floor a perfect model would reach;
+- real test images vs train: the floor a perfect model would reach, drawn as a model draws (a random class mix);
 - Gaussian noise: the ceiling, what an untrained sampler emits;
-- scikit-learn's kernel-density sampler: the trivial baseline every model must beat.
+- two trivial baselines every model must beat, with no deep learning: scikit-learn's kernel-density sampler in
+  PCA space (whose samples need a clamp to [0, 1]) and SMOTE (convex combinations of neighbouring training
+  images, always in [0, 1]: no clamp).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV
-from sklearn.neighbors import KernelDensity
+from sklearn.neighbors import KernelDensity, NearestNeighbors
 
 from ..data import describe_images, images_to_tensor, load_image_dataset
 from ..images import postprocess
@@ -33,11 +35,54 @@ def noise_images(num: int, shape: tuple[int, int, int], seed: int = 0) -> torch.
     return postprocess(noise, "pt")
 
 
-def kde_images(train: torch.Tensor, num: int, seed: int = 0, components: int = 15) -> torch.Tensor:
+def held_out_images(test: torch.Tensor, labels: torch.Tensor, num: int, seed: int = 0) -> torch.Tensor:
+    """`num` of the test images (N, C, H, W), distinct, with class counts drawn at random as a model's would be.
+
+    The test split is stratified (exact class counts): judged whole it would beat any sampler by its class mix
+    alone, an advantage no model row has. Here the counts are multinomial (iid draws of a class from the split's
+    own class frequencies, redrawn while a class runs out of images), then images are picked within each class.
+    """
+    if not 0 < num <= len(test):
+        raise ValueError(f"num must be in [1, {len(test)}] (the test images), got {num}.")
+    generator = torch.Generator().manual_seed(seed)
+    classes, available = labels.unique(return_counts=True)
+    while True:
+        draws = classes[torch.multinomial(available.double(), num, replacement=True, generator=generator)]
+        counts = torch.stack([(draws == c).sum() for c in classes])
+        if (counts <= available).all():
+            break
+    chosen = [
+        torch.nonzero(labels == c).flatten()[torch.randperm(int(a), generator=generator)[: int(k)]]
+        for c, a, k in zip(classes, available, counts)
+    ]
+    return test[torch.cat(chosen)[torch.randperm(num, generator=generator)]]
+
+
+def smote_images(train: torch.Tensor, num: int, seed: int = 0, neighbours: int = 5) -> torch.Tensor:
+    """SMOTE (Chawla et al. 2002) as a sampler: (N, C, H, W) in [0, 1] -> (num, C, H, W).
+
+    A random training image moved a uniform fraction of the way towards one of its `neighbours` nearest training
+    images (pixel space): convex combinations stay in [0, 1], so unlike the KDE it needs no clamp. Its NN dist.
+    shows what it is - a near copy of the training set.
+    """
+    rng = np.random.default_rng(seed)
+    data = train.flatten(1).numpy()  # (N, D)
+    _, indices = NearestNeighbors(n_neighbors=neighbours + 1).fit(data).kneighbors(data)  # column 0: itself
+    start = rng.integers(len(data), size=num)
+    end = indices[start, rng.integers(1, neighbours + 1, size=num)]
+    weight = rng.random((num, 1), dtype=np.float32)
+    samples = data[start] + weight * (data[end] - data[start])  # (num, D)
+    return torch.from_numpy(samples).reshape(num, *train.shape[1:])
+
+
+def kde_images(
+    train: torch.Tensor, num: int, seed: int = 0, components: int = 15, clamp: bool = True
+) -> torch.Tensor:
     """scikit-learn's "kernel density estimation" digits example as a sampler: (N, C, H, W) in [0, 1] -> (num, C, H, W).
 
     PCA to 15 components, a Gaussian KDE whose bandwidth a 5-fold grid search picks from the example's
-    `logspace(-1, 1, 20)` (rescaled from its 0..16 pixel values to our 0..1), sample, inverse-transform.
+    `logspace(-1, 1, 20)` (rescaled from its 0..16 pixel values to our 0..1), sample, inverse-transform. About a
+    quarter of the pixels land outside [0, 1] (PCA ringing); `clamp=False` keeps them, to measure the clamp's share.
     """
     rng = np.random.default_rng(seed)
     data = train.flatten(1).numpy().astype(np.float64)  # (N, D)
@@ -48,13 +93,22 @@ def kde_images(train: torch.Tensor, num: int, seed: int = 0, components: int = 1
     grid = GridSearchCV(KernelDensity(), {"bandwidth": np.logspace(-1, 1, 20) / 16})
     grid.fit(codes)
     samples = pca.inverse_transform(grid.best_estimator_.sample(num, random_state=seed))  # (num, D)
-    return torch.from_numpy(samples).float().reshape(num, *train.shape[1:]).clamp(0, 1)
+    samples = torch.from_numpy(samples).float().reshape(num, *train.shape[1:])
+    return samples.clamp(0, 1) if clamp else samples
 
 
-def reference_samples(train: torch.Tensor, test: torch.Tensor, num: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """The reference rows' image sets, by row name; the test split is used whole."""
+def floor_size(test_size: int) -> int:
+    """Images in the floor row: two thirds of the test split, so random class counts rarely exhaust a class."""
+    return test_size * 2 // 3
+
+
+def reference_samples(
+    train: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor, num: int, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """The reference rows' image sets, by row name."""
     return {
-        "real test images": test,
+        "real test images": held_out_images(test, test_labels, floor_size(len(test)), seed),
         "scikit-learn KDE": kde_images(train, num, seed),
+        "SMOTE": smote_images(train, num, seed),
         "Gaussian noise": noise_images(num, tuple(train.shape[1:]), seed),
     }

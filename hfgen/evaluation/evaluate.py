@@ -18,12 +18,13 @@ from accelerate import PartialState
 from accelerate.utils import gather_object
 from diffusers import DiffusionPipeline
 
-from ..families import family_of_pipeline
+from ..data import describe_images, load_image_dataset
+from ..families import LikelihoodSettings, family_of_pipeline
 from ..loading import load_pipeline, read_model_file
 from ..training.arguments import (
     require_dataset, require_device, require_existing, require_positive, require_seed, require_writable,
 )
-from .baselines import real_images, reference_samples
+from .baselines import floor_size, real_images, reference_samples
 from .feature_extractor import load_feature_extractor
 from .likelihood import bits_per_dim, has_likelihood, log_likelihood
 from .metrics import GenerativeMetrics, inception_fid
@@ -32,7 +33,7 @@ COLUMNS = {
     "parameters": "parameters",
     "train_seconds": "train time (s)",
     "samples_per_second": "samples/s",
-    "fid": "FID ↓",
+    "fid": "FID∞ ↓",
     "fid_inception": "Inception FID ↓",
     "kid": "KID ↓",
     "precision": "precision ↑",
@@ -41,7 +42,8 @@ COLUMNS = {
     "classifier_score": "class score ↑",
     "bits_per_dim": "bits/dim ↓",
 }
-"""Metric key -> table header, in table order. NN dist. is the RMS pixel distance to the nearest training image."""
+"""Metric key -> table header, in table order. NN dist. is the RMS pixel distance to the nearest training image.
+A metric with an `<key>_error` in the row is shown as value ± error."""
 
 
 @dataclass
@@ -57,8 +59,15 @@ class EvaluateArguments:
     scheduler: Literal["ddpm", "ddim", "dpmsolver"] = field(default="dpmsolver", metadata={"help": "Diffusion sampler."})
     steps: int = field(default=20, metadata={"help": "Diffusion denoising steps."})
     iwae_samples: int = field(default=1000, metadata={"help": "VAE: importance samples of the IWAE bound."})
+    bpd_timesteps: int = field(
+        default=100,
+        metadata={"help": "Diffusion: UNet terms of the variational bound, a stratified subsample of T - 1 (999: exact)."},
+    )
     likelihood: bool = field(default=True, metadata={"help": "Compute test bits/dim where the family has a likelihood."})
-    kid_subset_size: int | None = field(default=None, metadata={"help": "KID subset size (default: min(1000, samples))."})
+    subset_size: int | None = field(
+        default=None,
+        metadata={"help": "Images per KID subset and precision/recall manifold (default: min(1000, the floor row's half))."},
+    )
     feature_extractor: str | None = field(default=None, metadata={"help": "A saved FeatureExtractor folder (default: cached)."})
     update_card: bool = field(
         default=False, metadata={"help": "Save the results in the model folder and add them to its card's model-index."}
@@ -68,7 +77,7 @@ class EvaluateArguments:
     )
 
     def __post_init__(self) -> None:
-        require_positive(self, "num_samples", "batch_size", "steps", "iwae_samples", "kid_subset_size")
+        require_positive(self, "num_samples", "batch_size", "steps", "iwae_samples", "bpd_timesteps", "subset_size")
         require_seed(self)
         require_device("device", self.device)
         require_dataset("dataset", self.dataset)
@@ -78,8 +87,8 @@ class EvaluateArguments:
         require_writable("output", self.output, "file")
         if self.update_card and not Path(self.model).expanduser().is_dir():
             raise ValueError(f"--update_card writes into the model folder; {self.model!r} is not a local folder (push it after: `hfgen push`).")
-        if self.num_samples < 2:
-            raise ValueError(f"--num_samples must be at least 2 for FID, got {self.num_samples}.")
+        if self.num_samples < 16:
+            raise ValueError(f"--num_samples must be at least 16 (FID∞ and the error bars fit on halves), got {self.num_samples}.")
 
 
 @dataclass
@@ -138,14 +147,18 @@ def held_out_bits_per_dim(
 
 
 class Evaluator:
-    """The fixed judge of one dataset: its extractor, the train split as reference set, the test split."""
+    """The fixed judge of one dataset: its extractor, the train split as reference set, the test split.
+
+    Every row of one sample count shares one `subset_size` (KID subsets, precision/recall manifolds): by default
+    the most that the smallest row allows - half its images (the jackknife's halves), the floor's or the models'.
+    """
 
     def __init__(
         self,
         dataset: str = "digits",
         data_dir: str | None = None,
         seed: int = 0,
-        kid_subset_size: int | None = None,
+        subset_size: int | None = None,
         feature_extractor: str | None = None,
         inception_weights: str | None = None,
     ) -> None:
@@ -153,7 +166,15 @@ class Evaluator:
         self.extractor = load_feature_extractor(dataset, data_dir, path=feature_extractor)
         self.train = real_images(dataset, "train", data_dir)  # (N, C, H, W) in [0, 1]
         self.test = real_images(dataset, "test", data_dir)
-        self.metrics = GenerativeMetrics(self.extractor, self.train, kid_subset_size, seed=seed)
+        test = load_image_dataset(dataset, "test", data_dir)
+        self.test_labels = torch.as_tensor(test["label"])  # (N,)
+        self.grey_levels = describe_images(test, dataset).grey_levels  # the grid every bits/dim is counted on
+        self.subset_size = subset_size
+        self.metrics = GenerativeMetrics(self.extractor, self.train, seed=seed)
+
+    def matched_subset_size(self, num_samples: int) -> int:
+        """The one subset size of every row judged with `num_samples` samples per model."""
+        return self.subset_size or min(1000, floor_size(len(self.test)) // 2, num_samples // 2)
 
     @property
     def extractor_info(self) -> dict[str, Any]:
@@ -182,7 +203,7 @@ class Evaluator:
         metrics = {
             "parameters": count_parameters(pipe),
             "samples_per_second": num_samples / seconds,
-            **self.metrics(images, labels),
+            **self.metrics(images, labels, self.matched_subset_size(num_samples)),
             "bits_per_dim": bpd,
         }
         if self.inception_weights:
@@ -190,31 +211,37 @@ class Evaluator:
         return Evaluation(metrics, images)
 
     def reference_rows(self, num_samples: int = 2000) -> dict[str, Evaluation]:
-        """Real test images (the floor), scikit-learn's KDE sampler (the bar to beat), Gaussian noise (the ceiling)."""
-        return {
-            name: Evaluation(self.metrics(images), images)
-            for name, images in reference_samples(self.train, self.test, num_samples, self.seed).items()
-        }
+        """Real test images (the floor), the KDE and SMOTE samplers (the bars to beat), Gaussian noise (the ceiling)."""
+        samples = reference_samples(self.train, self.test, self.test_labels, num_samples, self.seed)
+        size = self.matched_subset_size(num_samples)
+        return {name: Evaluation(self.metrics(images, subset_size=size), images) for name, images in samples.items()}
 
 
-def format_value(key: str, value: Any) -> str:
+def format_value(key: str, value: Any, error: float | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if key == "parameters":
         return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value:,}"
     if key in ("train_seconds", "samples_per_second"):
         return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    if error is not None:  # the value to the error bar's precision: 2 significant digits of the error
+        decimals = max(0, 1 - math.floor(math.log10(error))) if error > 0 else 3
+        return f"{value:.{decimals}f} ± {error:.{decimals}f}"
     return f"{value:.3f}" if key in ("precision", "recall", "classifier_score") else f"{value:.4g}"
 
 
 def markdown_table(rows: dict[str, dict[str, Any]], first_column: str = "model") -> str:
-    """Rows by name -> a Markdown table of the COLUMNS any row has; missing values read n/a."""
+    """Rows by name -> a Markdown table of the COLUMNS any row has (value ± error where the row has an error);
+    missing values read n/a."""
     keys = [k for k in COLUMNS if any(k in row for row in rows.values())]
     lines = [
         "| " + " | ".join([first_column, *(COLUMNS[k] for k in keys)]) + " |",
         "| " + " | ".join(["---"] + ["---:"] * len(keys)) + " |",
     ]
-    lines += ["| " + " | ".join([name, *(format_value(k, row.get(k)) for k in keys)]) + " |" for name, row in rows.items()]
+    lines += [
+        "| " + " | ".join([name, *(format_value(k, row.get(k), row.get(f"{k}_error")) for k in keys)]) + " |"
+        for name, row in rows.items()
+    ]
     return "\n".join(lines)
 
 
@@ -252,11 +279,11 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
     pipe = load_pipeline(args.model).to(args.device or state.device)
     family = family_of_pipeline(pipe)
     evaluator = Evaluator(
-        dataset, args.data_dir, args.seed, args.kid_subset_size, args.feature_extractor, args.inception_weights
+        dataset, args.data_dir, args.seed, args.subset_size, args.feature_extractor, args.inception_weights
     )
     evaluation = evaluator.evaluate_pipeline(
         pipe, args.num_samples, args.batch_size, family.sampling_options(pipe, args.scheduler, args.steps),
-        family.likelihood_options(args.iwae_samples) if args.likelihood else None,
+        family.likelihood_options(LikelihoodSettings(args.iwae_samples, args.bpd_timesteps, evaluator.grey_levels)) if args.likelihood else None,
     )
     if evaluation is None:
         return None

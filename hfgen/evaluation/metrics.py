@@ -1,27 +1,57 @@
 """Sample-quality metrics against one real reference set, all in the feature space of one extractor.
 
-FID and KID are torchmetrics' (the extractor is passed as their `feature` module; no hand-written matrix
-square roots). torchmetrics has no precision/recall for generative models, so the k-NN version of
-Kynkäänniemi et al. (2019) is written out here, with the classifier score and the nearest-training-
-neighbour distance.
+Every row of a table is measured the same way, whatever its number of images N:
+- FID is FID∞ (Chong & Forsyth 2020, "Effectively Unbiased FID"): FID grows like FID∞ + c / n with the sample
+  size n, so it is computed on random subsets of several sizes and the line in 1/n is extrapolated to 1/n = 0.
+  The c / n term holds both the estimator's bias and the noise of a random class mix, so neither a larger N nor
+  a stratified set (the test split has exact class counts) buys a lower number.
+- KID (unbiased, Bińkowski et al. 2018) and precision/recall (Kynkäänniemi et al. 2019, whose k-NN radii do
+  depend on n) are computed on subsets of one `subset_size` shared by every row.
+- Error bars are delete-half jackknife standard errors (Shao & Wu 1989): the spread of each metric over random
+  halves of the images (drawn without replacement, so no duplicate images) estimates the standard error of the
+  metric on all N images. Precision/recall's value is the mean over those halves and its error bar their spread.
+
+The arithmetic is torchmetrics' (`_compute_fid`, `poly_mmd`) on features computed once; no hand-written matrix
+square roots. torchmetrics has no precision/recall for generative models, so the k-NN version is written out here,
+with the classifier score and the nearest-training-neighbour distance.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
+from torchmetrics.image.fid import FrechetInceptionDistance, _compute_fid
+from torchmetrics.image.kid import poly_mmd
 
 from .feature_extractor import FeatureExtractor, accuracy
 
+FID_INFINITY_SIZES = 8
+"""Subset sizes of the FID∞ line, evenly spaced in 1/n from n = N / 4 to n = N."""
+KID_SUBSETS = 20
+"""KID subsets averaged per estimate."""
+
+
+def check_images(images: torch.Tensor, name: str = "images") -> None:
+    """Refuse anything but a float tensor in [0, 1] (what pipelines return with `output_type="pt"`)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a (N, C, H, W) float tensor in [0, 1], got {type(images).__name__}.")
+    if not images.is_floating_point():
+        raise TypeError(
+            f"{name} must be a float tensor in [0, 1], got dtype {images.dtype}: convert 8-bit images with "
+            "images.float() / 255."
+        )
+    if images.numel() and (images.min() < 0 or images.max() > 1):
+        raise ValueError(
+            f"{name} must be in [0, 1], got values in [{images.min().item():.4g}, {images.max().item():.4g}]: map "
+            "[-1, 1] images with (x + 1) / 2, 0..255 ones with x / 255."
+        )
+
 
 class ExtractorFeatures(nn.Module):
-    """Images in [0, 1] (a pipeline's `output_type="pt"`) -> (B, feature_size) features; the torchmetrics `feature`."""
+    """Images in [0, 1] (a pipeline's `output_type="pt"`) -> (B, feature_size) features."""
 
     def __init__(self, extractor: FeatureExtractor) -> None:
         super().__init__()
@@ -30,6 +60,7 @@ class ExtractorFeatures(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        check_images(images)
         config = self.extractor.config
         expected = (config.num_channels, config.image_size, config.image_size)
         if images.dim() != 4 or tuple(images.shape[1:]) != expected:
@@ -37,7 +68,7 @@ class ExtractorFeatures(nn.Module):
                 f"Images of shape {tuple(images.shape)} do not fit the {config.dataset!r} feature extractor, which "
                 f"takes (B, {', '.join(map(str, expected))}): evaluate against the dataset the model was trained on."
             )
-        return self.extractor(images.float() * 2 - 1).features
+        return self.extractor(images * 2 - 1).features
 
 
 def _pairwise_distances(a: torch.Tensor, b: torch.Tensor, chunk: int = 256) -> torch.Tensor:
@@ -57,13 +88,54 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
 
     Each set's manifold is the union of balls reaching each point's k-th nearest neighbour. Precision: the
     share of fakes inside the real manifold (quality). Recall: the share of reals inside the fake manifold
-    (coverage).
+    (coverage). Both depend on the set sizes: compare rows only at equal sizes.
     """
     real_radii, fake_radii = knn_radii(real, k), knn_radii(fake, k)
     distances = _pairwise_distances(real, fake)  # (N, M)
     precision = (distances <= real_radii[:, None]).any(dim=0).float().mean().item()
     recall = (distances <= fake_radii[None, :]).any(dim=1).float().mean().item()
     return precision, recall
+
+
+def _mean_and_covariance(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, D) -> (D,), (D, D) in float64, the statistics FID compares."""
+    features = features.double()
+    return features.mean(0), torch.cov(features.T)
+
+
+def frechet_distance(fake: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """FID of (N, D) fake features against the reference's (mean, covariance), torchmetrics' formula."""
+    return _compute_fid(*_mean_and_covariance(fake), *reference).item()
+
+
+def fid_infinity(
+    fake: torch.Tensor, reference: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator, sizes: int = FID_INFINITY_SIZES
+) -> float:
+    """FID∞ of (N, D) fake features: FID on random subsets of `sizes` sizes from N / 4 to N (even in 1/n), the
+    least-squares line FID = FID∞ + c / n, its value at 1/n = 0 (Chong & Forsyth 2020)."""
+    count = len(fake)
+    if count < 8:
+        raise ValueError(f"FID∞ needs at least 8 images to fit its line, got {count}: raise --num_samples.")
+    inverse = torch.linspace(1 / count, 4 / count, sizes, dtype=torch.float64)  # 1/n
+    fids = torch.tensor(
+        [frechet_distance(fake[torch.randperm(count, generator=generator)[: round(1 / x)]], reference) for x in inverse.tolist()],
+        dtype=torch.float64,
+    )
+    design = torch.stack([torch.ones_like(inverse), inverse], dim=1)  # (sizes, 2): intercept, slope
+    return torch.linalg.lstsq(design, fids[:, None]).solution[0, 0].item()
+
+
+def kernel_distance(fake: torch.Tensor, real: torch.Tensor, subset_size: int, generator: torch.Generator, subsets: int = KID_SUBSETS) -> float:
+    """KID of (N, D) fake and (M, D) real features: the unbiased MMD² (torchmetrics' polynomial kernel) averaged
+    over random subsets of `subset_size` of each."""
+    values = [
+        poly_mmd(
+            real[torch.randperm(len(real), generator=generator)[:subset_size]].double(),
+            fake[torch.randperm(len(fake), generator=generator)[:subset_size]].double(),
+        )
+        for _ in range(subsets)
+    ]
+    return torch.stack(values).mean().item()
 
 
 def nearest_neighbour_distance(samples: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
@@ -81,6 +153,8 @@ def inception_fid(real: torch.Tensor, fake: torch.Tensor, weights: str, batch_si
 
     `real`, `fake`: (N, C, H, W) in [0, 1]; grey images are repeated to RGB, torch-fidelity resizes to 299x299.
     """
+    check_images(real, "real")
+    check_images(fake, "fake")
     if not Path(weights).is_file():
         raise FileNotFoundError(f"Inception weights {weights!r} not found: pass the path of pt_inception-2015-12-05 weights.")
     try:
@@ -88,7 +162,10 @@ def inception_fid(real: torch.Tensor, fake: torch.Tensor, weights: str, batch_si
             feature=2048, normalize=True, feature_extractor_weights_path=weights, sync_on_compute=False
         )
     except ModuleNotFoundError:
-        raise ValueError("The Inception FID needs torch-fidelity: `pip install torch-fidelity`, or drop --inception_weights.") from None
+        raise ValueError(
+            "The Inception FID needs torch-fidelity: `pip install -e \".[inception]\"` (keeps the torch pin), "
+            "or drop --inception_weights."
+        ) from None
     for images, is_real in ((real, True), (fake, False)):
         for chunk in images.split(batch_size):
             fid.update(chunk.expand(-1, 3, -1, -1) if chunk.shape[1] == 1 else chunk, real=is_real)
@@ -101,83 +178,85 @@ class GenerativeMetrics:
     Args:
         extractor: the classifier whose penultimate features all metrics use.
         reference: (N, C, H, W) real images in [0, 1].
-        kid_subset_size: KID subset size; default min(1000, samples, references); larger than either is an error.
-        kid_subsets: KID subsets averaged.
+        subset_size: images per KID subset and per precision/recall manifold, the same for every set judged
+            (precision/recall depend on it); default min(1000, half the smallest set judged, references).
+        jackknife_rounds: random halves behind each error bar.
         nearest_k: k of the precision/recall manifolds.
-        seed: seeds KID's subsets and the precision/recall subsample, so a metric is a function of its inputs.
+        seed: seeds every random subset, so a metric is a function of its inputs.
     """
 
     def __init__(
         self,
         extractor: FeatureExtractor,
         reference: torch.Tensor,
-        kid_subset_size: int | None = None,
-        kid_subsets: int = 100,
+        subset_size: int | None = None,
+        jackknife_rounds: int = 20,
         nearest_k: int = 3,
         seed: int = 0,
         batch_size: int = 500,
     ) -> None:
-        if kid_subset_size is not None and kid_subset_size <= 0:
-            raise ValueError(f"kid_subset_size must be a positive number of samples, got {kid_subset_size}.")
+        check_images(reference, "reference")
+        if jackknife_rounds < 2:
+            raise ValueError(f"jackknife_rounds must be at least 2 for an error bar, got {jackknife_rounds}.")
         self.extractor, self.reference = extractor, reference
         self.features = ExtractorFeatures(extractor)
-        self.kid_subset_size, self.nearest_k, self.seed, self.batch_size = kid_subset_size, nearest_k, seed, batch_size
-        # sync_on_compute=False: every process holds all the images (gathered before), so no cross-process reduction.
-        self.fid = FrechetInceptionDistance(feature=self.features, reset_real_features=False, sync_on_compute=False)
-        with warnings.catch_warnings():  # "KID keeps every feature in memory": by design, for exact subsets
-            warnings.filterwarnings("ignore", message=".*will save all extracted features")
-            self.kid = KernelInceptionDistance(
-                feature=self.features, subsets=kid_subsets, subset_size=1000, reset_real_features=False,
-                sync_on_compute=False,
-            )
-        for start in range(0, len(reference), batch_size):
-            self.fid.update(reference[start : start + batch_size], real=True)
-            self.kid.update(reference[start : start + batch_size], real=True)
-        self.reference_features = self._features(reference)
+        self.subset_size, self.jackknife_rounds = subset_size, jackknife_rounds
+        self.nearest_k, self.seed, self.batch_size = nearest_k, seed, batch_size
+        self.reference_features = self._features(reference)  # (M, D)
+        self.reference_statistics = _mean_and_covariance(self.reference_features)
 
     def _features(self, images: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.features(images[i : i + self.batch_size]) for i in range(0, len(images), self.batch_size)])
 
-    def _kid_subset_size(self, num_samples: int) -> int:
-        largest = min(num_samples, len(self.reference))
-        if self.kid_subset_size is None:
+    def _subset_size(self, num_samples: int, requested: int | None) -> int:
+        """Subsets must fit in a half of the images (the jackknife's) and in the reference set."""
+        largest = min(num_samples // 2, len(self.reference))
+        if requested is None:
             return min(1000, largest)
-        if self.kid_subset_size > largest:
+        if not self.nearest_k < requested <= largest:
             raise ValueError(
-                f"kid_subset_size {self.kid_subset_size} is larger than the {num_samples} samples / "
-                f"{len(self.reference)} reference images: pass --kid_subset_size {largest} or fewer, or more samples."
+                f"subset_size {requested} does not fit half the {num_samples} samples (or the {len(self.reference)} "
+                f"reference images): pass --subset_size between {self.nearest_k + 1} and {largest}, or more samples."
             )
-        return self.kid_subset_size
+        return requested
 
-    def __call__(self, images: torch.Tensor, class_labels: torch.Tensor | None = None) -> dict[str, float]:
-        """Metrics of `images` (N, C, H, W) in [0, 1]; `class_labels` (N,) adds the classifier score."""
-        if len(images) < 2:
-            raise ValueError(f"Metrics need at least 2 images, got {len(images)}: raise --num_samples.")
-        # torchmetrics reads subset_size only in compute(): one KID (reference features kept) serves any sample count.
-        self.kid.subset_size = self._kid_subset_size(len(images))
-        self.fid.reset()
-        self.kid.reset()
-        for start in range(0, len(images), self.batch_size):
-            self.fid.update(images[start : start + self.batch_size], real=False)
-            self.kid.update(images[start : start + self.batch_size], real=False)
-        with torch.random.fork_rng():
-            torch.manual_seed(self.seed)  # KID draws its subsets from the global RNG
-            kid_mean, kid_std = self.kid.compute()
-            fid = self.fid.compute()
-        fake = self._features(images)
-        # Equal-sized sets, as the k-NN radii depend on the set size.
-        size = min(len(fake), len(self.reference_features))
-        generator = torch.Generator().manual_seed(self.seed)
-        real = self.reference_features[torch.randperm(len(self.reference_features), generator=generator)[:size]]
-        precision, recall = precision_recall(real, fake[torch.randperm(len(fake), generator=generator)[:size]], self.nearest_k)
-        metrics = {
-            "fid": fid.item(),
-            "kid": kid_mean.item(),
-            "kid_std": kid_std.item(),
+    def _sample_metrics(self, fake: torch.Tensor, subset_size: int, generator: torch.Generator) -> dict[str, float]:
+        real = self.reference_features[torch.randperm(len(self.reference_features), generator=generator)[:subset_size]]
+        precision, recall = precision_recall(
+            real, fake[torch.randperm(len(fake), generator=generator)[:subset_size]], self.nearest_k
+        )
+        return {
+            "fid": fid_infinity(fake, self.reference_statistics, generator),
+            "kid": kernel_distance(fake, self.reference_features, subset_size, generator),
             "precision": precision,
             "recall": recall,
-            "nn_distance": nearest_neighbour_distance(images, self.reference).mean().item(),
         }
+
+    def __call__(
+        self, images: torch.Tensor, class_labels: torch.Tensor | None = None, subset_size: int | None = None
+    ) -> dict[str, float]:
+        """Metrics of `images` (N, C, H, W) in [0, 1], each with its `<name>_error`; `class_labels` (N,) adds
+        the classifier score; `subset_size` overrides the one given at init. Also records n (`num_images`) and
+        the `subset_size` used."""
+        check_images(images)
+        if len(images) < 16:
+            raise ValueError(f"Metrics need at least 16 images (halves of 8 for the error bars), got {len(images)}: raise --num_samples.")
+        subset_size = self._subset_size(len(images), subset_size or self.subset_size)
+        fake = self._features(images)  # (N, D)
+        generator = torch.Generator().manual_seed(self.seed)
+        halves = [
+            self._sample_metrics(fake[torch.randperm(len(fake), generator=generator)[: len(fake) // 2]], subset_size, generator)
+            for _ in range(self.jackknife_rounds)
+        ]
+        whole = self._sample_metrics(fake, subset_size, generator)
+        metrics: dict[str, float] = {"num_images": len(images), "subset_size": subset_size}
+        for name, value in whole.items():
+            spread = torch.tensor([half[name] for half in halves], dtype=torch.float64)
+            # delete-half jackknife: var = (N - d) / d * mean squared deviation, d = N / 2 -> the plain mean
+            metrics[name + "_error"] = (spread - spread.mean()).square().mean().sqrt().item()
+            # precision/recall at the matched size: the halves' mean is the estimate, not one draw
+            metrics[name] = spread.mean().item() if name in ("precision", "recall") else value
+        metrics["nn_distance"] = nearest_neighbour_distance(images, self.reference).mean().item()
         if class_labels is not None:
-            metrics["classifier_score"] = accuracy(self.extractor, images.float() * 2 - 1, class_labels)
+            metrics["classifier_score"] = accuracy(self.extractor, images * 2 - 1, class_labels)
         return metrics

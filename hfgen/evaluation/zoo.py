@@ -3,6 +3,7 @@ budget, judged by the same `Evaluator` with the same seed, written up as `<outpu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 
 from ..images import image_grid
 from ..loading import load_pipeline
-from ..families import ZooPlan, ZooPrerequisite, family_names, get_family
+from ..families import LikelihoodSettings, ZooPlan, ZooPrerequisite, family_names, get_family
 from ..hub.cards import update_card
 from ..training.arguments import require_dataset, require_existing, require_positive, require_seed, require_writable
 from ..training.launch import train
@@ -31,7 +32,7 @@ class Budget:
     training: tuple[str, ...]
     """Flags every family gets (batch size, logging)."""
     num_samples: int
-    iwae_samples: int
+    likelihood: LikelihoodSettings
 
 
 BUDGETS: dict[str, Budget] = {
@@ -39,19 +40,25 @@ BUDGETS: dict[str, Budget] = {
     "tiny": Budget(
         training=("--train_batch_size", "16", "--num_grid_images", "4", "--logging_steps", "1", "--lr_warmup_steps", "0"),
         num_samples=100,
-        iwae_samples=4,
+        likelihood=LikelihoodSettings(iwae_samples=4, bpd_timesteps=4),
     ),
     # A few minutes per family on digits on a laptop CPU, with each family's default model.
     "laptop": Budget(
         training=("--train_batch_size", "64", "--logging_steps", "25", "--lr_warmup_steps", "100"),
         num_samples=2000,
-        iwae_samples=1000,
+        likelihood=LikelihoodSettings(iwae_samples=1000, bpd_timesteps=100),
+    ),
+    # About two hours on 2 CPU cores on Fashion-MNIST (scripts/zoo_fashion_mnist.sh): short trainings, fewer samples.
+    "cpu": Budget(
+        training=("--train_batch_size", "64", "--logging_steps", "50", "--lr_warmup_steps", "200"),
+        num_samples=1000,
+        likelihood=LikelihoodSettings(iwae_samples=100, bpd_timesteps=10),
     ),
     # A real run (GPU, or hours of CPU): e.g. Fashion-MNIST, see scripts/zoo_fashion_mnist.sh.
     "full": Budget(
         training=("--train_batch_size", "128", "--logging_steps", "100", "--lr_warmup_steps", "500"),
         num_samples=10000,
-        iwae_samples=1000,
+        likelihood=LikelihoodSettings(iwae_samples=1000, bpd_timesteps=1000),
     ),
 }
 
@@ -61,8 +68,10 @@ class ZooArguments:
     dataset: str = field(default="digits", metadata={"help": "Dataset every family trains and is judged on."})
     data_dir: str | None = field(default=None, metadata={"help": "Folder with the Fashion-MNIST IDX files."})
     output_dir: str = field(default="zoo-report", metadata={"help": "Where models, figures and README.md are written."})
-    budget: Literal["tiny", "laptop", "full"] = field(
-        default="laptop", metadata={"help": "tiny: seconds (tests); laptop: minutes per family on digits; full: GPU/hours."}
+    budget: Literal["tiny", "laptop", "cpu", "full"] = field(
+        default="laptop",
+        metadata={"help": "tiny: seconds (tests); laptop: minutes per family on digits; cpu: ~2 h of 2 cores on "
+                  "Fashion-MNIST; full: GPU/hours."},
     )
     families: list[str] | None = field(default=None, metadata={"help": "Families to train (default: all available)."})
     max_steps: int | None = field(default=None, metadata={"help": "Override the budget's steps for every family."})
@@ -153,24 +162,37 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
     rows: dict[str, Evaluation] = {}
     train_seconds: dict[str, float] = {}
     for family, (folder, seconds) in trained.items():
-        log(f"evaluating {family}")
         pipe = load_pipeline(str(folder)).to(PartialState().device)
         options = get_family(family).sampling_options(pipe, "dpmsolver", args.steps)
-        likelihood_options = get_family(family).likelihood_options(budget.iwae_samples)
-        evaluation = evaluator.evaluate_pipeline(pipe, num_samples, args.batch_size, options, likelihood_options)
-        if evaluation is not None:
-            rows[family], train_seconds[family] = evaluation, seconds
-            update_card(folder, evaluation_results(str(folder), pipe, evaluator, num_samples, evaluation))
+        settings = dataclasses.replace(budget.likelihood, grey_levels=evaluator.grey_levels)
+        likelihood_options = get_family(family).likelihood_options(settings)
+        bits_per_dim = None
+        for number, (name, row_options) in enumerate(table_rows(family).items()):
+            log(f"evaluating {name}")
+            evaluation = evaluator.evaluate_pipeline(  # one likelihood per model: its rows share it
+                pipe, num_samples, args.batch_size, options | row_options, None if number else likelihood_options
+            )
+            if evaluation is not None:
+                bits_per_dim = evaluation.metrics["bits_per_dim"] = evaluation.metrics["bits_per_dim"] or bits_per_dim
+                rows[name], train_seconds[name] = evaluation, seconds
+                if not number:  # the model's card carries its first (default) row
+                    update_card(folder, evaluation_results(str(folder), pipe, evaluator, num_samples, evaluation))
     if not PartialState().is_main_process:
         return None
-    log("reference rows: real test images, scikit-learn KDE, Gaussian noise")
+    log("reference rows: real test images, scikit-learn KDE, SMOTE, Gaussian noise")
     references = evaluator.reference_rows(num_samples)
 
-    table = {family: {**e.metrics, "train_seconds": train_seconds[family]} for family, e in rows.items()}
+    table = {name: {**e.metrics, "train_seconds": train_seconds[name]} for name, e in rows.items()}
     table |= {f"*{name}*": e.metrics for name, e in references.items()}
     write_report(args, output_dir, table, rows, references, trained, missing, evaluator, num_samples)
     log(f"wrote {output_dir / 'README.md'}")
     return table
+
+
+def table_rows(family: str) -> dict[str, dict[str, Any]]:
+    """Row name -> pipeline call options of one trained family: its declared `zoo_rows`, or one plain row."""
+    declared = get_family(family).zoo_rows
+    return {f"{family} ({label})": options for label, options in declared.items()} if declared else {family: {}}
 
 
 def sample_figure(panels: dict[str, torch.Tensor], path: Path, per_panel: int = 64) -> None:
@@ -228,11 +250,18 @@ def write_report(
         f"Every family trained on `{args.dataset}` with the `{args.budget}` budget and judged by the same code: "
         f"{num_samples} samples per model (seed {args.seed}) against the train split, in the feature space of a small "
         f"CNN classifier trained on `{args.dataset}` (test accuracy {extractor['test_accuracy']:.1%}). "
-        "Rows in *italics* are references computed by the same code: real test images (the floor), "
-        "scikit-learn's kernel-density sampler (the bar every model must beat) and Gaussian noise (the ceiling).",
+        "Rows in *italics* are references computed by the same code: real test images (the floor: "
+        f"{references['real test images'].images.shape[0]} of them, with a random class mix as a model's), two "
+        "trivial baselines every model must beat - scikit-learn's kernel-density sampler in PCA space (clamped to "
+        "[0, 1]) and SMOTE (convex combinations of neighbouring training images, no clamp) - and Gaussian noise "
+        "(the ceiling). Rows named `family (option)` are one model sampled with that pipeline option.",
         "",
         markdown_table(table, "family"),
         "",
+        "± is a delete-half jackknife standard error over the samples (20 random halves). FID∞: FID extrapolated to "
+        "infinitely many samples (Chong & Forsyth 2020), so rows with different numbers of images compare; KID "
+        f"(unbiased) and precision/recall use subsets of {next(iter(table.values()))['subset_size']} images for "
+        "every row. "
         "FID, KID: distances between feature distributions (lower is better). Precision: share of samples inside "
         "the real-data manifold (quality); recall: share of real images inside the samples' manifold (coverage) - "
         "Kynkäänniemi et al. 2019, k=3. NN dist.: RMS pixel distance of a sample to its nearest training image "

@@ -55,6 +55,19 @@ class ZooPrerequisite:
 
 
 @dataclass(frozen=True)
+class LikelihoodSettings:
+    """How held-out likelihoods are computed; each family's `likelihood_options` reads the fields it uses."""
+
+    iwae_samples: int = 1000
+    """Importance samples of an IWAE bound (the VAE)."""
+    bpd_timesteps: int = 1000
+    """UNet terms of a diffusion variational bound, subsampled from the noise schedule's T - 1."""
+    grey_levels: int = 256
+    """Grey levels of the data (17 for digits): the grid a continuous model's likelihood is discretised on, so
+    every family's bits/dim counts the same outcomes."""
+
+
+@dataclass(frozen=True)
 class Family:
     """Everything hfgen needs to know about one family, declared once in its own `family.py`."""
 
@@ -76,13 +89,18 @@ class Family:
     """transformers `model_type`s of folders it writes without a pipeline (the text GPT)."""
     sampling_options: Callable[[DiffusionPipeline, str, int], dict[str, Any]] = field(default=lambda pipe, scheduler, steps: {})
     """(pipe, scheduler name, steps) -> extra call arguments for evaluation; may configure the pipe."""
-    likelihood_options: Callable[[int], dict[str, Any]] = field(default=lambda estimator_samples: {})
-    """Samples per image for an estimated likelihood (`--iwae_samples`) -> keyword arguments of the
-    pipeline's `log_likelihood`; exact likelihoods ignore it."""
+    likelihood_options: Callable[[LikelihoodSettings], dict[str, Any]] = field(default=lambda settings: {})
+    """How held-out likelihoods are computed (`--iwae_samples`, `--bpd_timesteps`, the data's grey levels) ->
+    keyword arguments of the pipeline's `log_likelihood`; exact likelihoods ignore them."""
+    zoo_rows: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    """Extra rows of the zoo table for one trained model: row label -> pipeline call options (e.g. the VAE's
+    decoder mean and decoder sample). Empty: one row, named after the family."""
     card_folder: Path | None = None
     """Its folder of model-card texts, rendered into `model_cards/model_card.md`: `card.md` (the family in the
     seed's words: latent space, encoder, generator/decoder, loss; how it learns, what it is good for) and
     `card_usage.md` (a Jinja fragment: how to use a model, given `model_id` and `pipeline_class`). None: no card."""
+    demo: str | None = None
+    """"module:function" building its Gradio Space for a model path or repo id (imported only by `hfgen demo`)."""
 
     @property
     def card_text(self) -> str:
@@ -91,8 +109,6 @@ class Family:
     @property
     def card_usage(self) -> str:
         return (self.card_folder / "card_usage.md").read_text() if self.card_folder else ""
-    demo: str | None = None
-    """"module:function" building its Gradio Space for a model path or repo id (imported only by `hfgen demo`)."""
 
 
 def family_names() -> list[str]:

@@ -28,8 +28,10 @@ FAMILY = Family(
     zoo={
         "tiny": ZooPlan(2, ("--block_out_channels", "16", "16", "32")),
         "laptop": ZooPlan(1000),
+        "cpu": ZooPlan(1500),
         "full": ZooPlan(40000),
     },
     sampling_options=scheduler_options,
+    likelihood_options=lambda settings: {"num_timesteps": settings.bpd_timesteps, "grey_levels": settings.grey_levels},
     demo="hfgen.families.diffusion.demo:build_demo",
 )

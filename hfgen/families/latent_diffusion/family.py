@@ -31,6 +31,7 @@ FAMILY = Family(
     zoo={
         "tiny": ZooPlan(2, ("--block_out_channels", "16", "16"), spatial_vae(2, "--block_out_channels", "8", "--latent_channels", "2")),
         "laptop": ZooPlan(1000, (), spatial_vae(2000, "--block_out_channels", "32", "--latent_channels", "2", "--beta", "0.1")),
+        "cpu": ZooPlan(1500, (), spatial_vae(3000, "--block_out_channels", "32", "--latent_channels", "2", "--beta", "0.1")),
         "full": ZooPlan(40000, (), spatial_vae(30000, "--block_out_channels", "32", "64", "--latent_channels", "4", "--beta", "0.1")),
     },
     sampling_options=scheduler_options,

@@ -26,6 +26,9 @@ class LatentDiffusionPipeline(DiffusionImagePipeline):
     """
 
     model_cpu_offload_seq = "unet->vae"
+    log_likelihood = None
+    """The inherited variational bound would score latents, not images (an image's likelihood would need the
+    VAE's decoder term too): latent diffusion reports no bits/dim rather than a wrong one."""
 
     def __init__(self, vae: VAEModel, unet: UNet2DModel, scheduler: SchedulerMixin) -> None:
         check_latent_unet(vae, unet)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,10 @@ from diffusers.utils.torch_utils import randn_tensor
 from .configuration_vae import VAEConfig
 
 LOG_2PI = math.log(2 * math.pi)
+
+DecodeMode = Literal["mean", "mode", "sample"]
+"""How a decoder's p(x | z) becomes an image: its mean E[x | z] (what papers show), its most probable image, or a
+draw from it (every pixel independently: the decoder's per-pixel uncertainty shows as speckle)."""
 
 
 class DiagonalGaussian:
@@ -51,6 +56,20 @@ def pixel_levels(images: torch.Tensor, grey_levels: int) -> torch.Tensor:
     return ((images + 1) / 2 * (grey_levels - 1)).round().clamp(0, grey_levels - 1).long()
 
 
+def level_values(levels: torch.Tensor, grey_levels: int) -> torch.Tensor:
+    """Integer levels 0..grey_levels-1 -> their [-1, 1] pixel values."""
+    return levels.float() / (grey_levels - 1) * 2 - 1
+
+
+def uniform_noise(
+    shape: tuple[int, ...], generator: torch.Generator | list[torch.Generator] | None, device: torch.device
+) -> torch.Tensor:
+    """U(0, 1) noise in (0, 1) from diffusers' `randn_tensor` (which takes one generator per image), through the
+    normal CDF."""
+    normal = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+    return (0.5 * (1 + torch.erf(normal / math.sqrt(2)))).clamp(1e-6, 1 - 1e-6)
+
+
 class DecoderLikelihood(ABC):
     """p(x | z) from the decoder's output `params` of shape (B, P, C, H, W), P = `config.parameters_per_pixel`."""
 
@@ -69,6 +88,26 @@ class DecoderLikelihood(ABC):
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         """E[x | z] in [-1, 1], the image shown for a latent: (B, C, H, W)."""
 
+    @abstractmethod
+    def mode(self, params: torch.Tensor) -> torch.Tensor:
+        """The most probable value of every pixel, in [-1, 1]: (B, C, H, W)."""
+
+    @abstractmethod
+    def sample(self, params: torch.Tensor, generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        """x ~ p(x | z), pixels drawn independently, in [-1, 1]: (B, C, H, W)."""
+
+    def decode(
+        self, params: torch.Tensor, how: DecodeMode = "mean", generator: torch.Generator | list[torch.Generator] | None = None
+    ) -> torch.Tensor:
+        """The image of one decoder output by `how` (mean, mode or sample), in [-1, 1]: (B, C, H, W)."""
+        if how == "mean":
+            return self.mean(params)
+        if how == "mode":
+            return self.mode(params)
+        if how == "sample":
+            return self.sample(params, generator)
+        raise ValueError(f"Unknown decode {how!r}: use 'mean' (the default), 'mode' or 'sample'.")
+
 
 class Categorical(DecoderLikelihood):
     """A softmax over the grey levels of every pixel (PixelRNN-style): a true discrete likelihood."""
@@ -80,6 +119,13 @@ class Categorical(DecoderLikelihood):
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         values = torch.linspace(-1, 1, self.config.grey_levels, device=params.device)  # level -> pixel value
         return torch.einsum("bpchw,p->bchw", params.float().softmax(1), values)
+
+    def mode(self, params: torch.Tensor) -> torch.Tensor:
+        return level_values(params.argmax(1), self.config.grey_levels)
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        gumbel = -torch.log(-torch.log(uniform_noise(tuple(params.shape), generator, params.device)))  # (B, P, C, H, W)
+        return level_values((params.float() + gumbel).argmax(1), self.config.grey_levels)  # Gumbel-max: a softmax draw
 
 
 class DiscretisedLogistic(DecoderLikelihood):
@@ -103,6 +149,16 @@ class DiscretisedLogistic(DecoderLikelihood):
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return params[:, 0].float().clamp(-1, 1)
 
+    def mode(self, params: torch.Tensor) -> torch.Tensor:
+        """The bin holding the logistic's centre (the end bins also hold everything beyond them)."""
+        return level_values(pixel_levels(params[:, 0].float().clamp(-1, 1), self.config.grey_levels), self.config.grey_levels)
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        mean, scale = params[:, 0].float(), torch.exp(params[:, 1].float().clamp(min=-7.0))
+        u = uniform_noise(tuple(mean.shape), generator, params.device)
+        continuous = mean + scale * torch.logit(u)  # inverse CDF of the logistic
+        return level_values(pixel_levels(continuous.clamp(-1, 1), self.config.grey_levels), self.config.grey_levels)
+
 
 class Bernoulli(DecoderLikelihood):
     """Independent Bernoulli pixels for binary data; grey images are thresholded at mid-grey first."""
@@ -116,6 +172,13 @@ class Bernoulli(DecoderLikelihood):
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return params[:, 0].float().sigmoid() * 2 - 1
+
+    def mode(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.where(params[:, 0].float() > 0, 1.0, -1.0)
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        probabilities = params[:, 0].float().sigmoid()
+        return torch.where(uniform_noise(tuple(probabilities.shape), generator, params.device) < probabilities, 1.0, -1.0)
 
 
 class Gaussian(DecoderLikelihood):
@@ -131,6 +194,17 @@ class Gaussian(DecoderLikelihood):
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return params[:, 0].float().clamp(-1, 1)
+
+    def mode(self, params: torch.Tensor) -> torch.Tensor:
+        return self.mean(params)
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
+        mean = params[:, 0].float()
+        if self.config.gaussian_variance == "learned":
+            std = torch.exp(0.5 * params[:, 1].float().clamp(-9.0, 2.0))
+        else:
+            std = torch.full_like(mean, self.config.gaussian_std)
+        return (mean + std * randn_tensor(tuple(mean.shape), generator=generator, device=params.device)).clamp(-1, 1)
 
 
 LIKELIHOODS: dict[str, type[DecoderLikelihood]] = {

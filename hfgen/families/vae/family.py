@@ -20,8 +20,11 @@ FAMILY = Family(
     zoo={
         "tiny": ZooPlan(2, ("--hidden_dim", "32", "--block_out_channels", "8", "16", "--latent_dim", "4")),
         "laptop": ZooPlan(2000),
+        "cpu": ZooPlan(3000),
         "full": ZooPlan(30000),
     },
-    likelihood_options=lambda importance_samples: {"k": importance_samples},
+    likelihood_options=lambda settings: {"k": settings.iwae_samples},
+    # Papers show the decoder's mean; a draw from p(x | z) shows what the likelihood models. The zoo shows both.
+    zoo_rows={"decoder mean": {"decode": "mean"}, "decoder sample": {"decode": "sample"}},
     demo="hfgen.families.vae.demo:build_demo",
 )

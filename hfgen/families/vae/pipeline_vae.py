@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from ...data import images_to_tensor
 from ...images import OutputType, postprocess
+from .distributions import DecodeMode
 from .modeling_vae import VAEModel
 
 
@@ -22,7 +24,8 @@ class VAEPipeline(DiffusionPipeline):
     ```py
     >>> from hfgen import VAEPipeline
     >>> pipe = VAEPipeline.from_pretrained("out/vae-digits")
-    >>> grid = pipe(batch_size=64, generator=torch.manual_seed(0)).images
+    >>> grid = pipe(batch_size=64, generator=torch.manual_seed(0)).images  # decoder means, as papers show
+    >>> speckled = pipe(batch_size=64, generator=torch.manual_seed(0), decode="sample").images  # x ~ p(x | z)
     >>> strip = pipe.interpolate(image_a, image_b, num_frames=8).images
     >>> nll_bits_per_dim = -pipe.log_likelihood(images, k=1000) / (pipe.vae.num_dimensions * math.log(2))
     ```
@@ -46,6 +49,7 @@ class VAEPipeline(DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: OutputType = "pil",
         return_dict: bool = True,
+        decode: DecodeMode = "mean",
     ) -> ImagePipelineOutput | tuple:
         r"""
         Args:
@@ -53,11 +57,20 @@ class VAEPipeline(DiffusionPipeline):
             generator (`torch.Generator`, *optional*): makes generation deterministic.
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"` (in [0, 1]).
             return_dict (`bool`, *optional*, defaults to `True`): return an `ImagePipelineOutput`, else a tuple.
+            decode (`str`, *optional*, defaults to `"mean"`): the image of p(x | z) - `"mean"` E[x | z] (what
+                papers show; the likelihood is reported apart), `"mode"` its most probable pixels, or `"sample"`
+                a draw with every pixel independent (the decoder's per-pixel uncertainty shows as speckle).
         """
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}.")
-        # 1. z ~ N(0, I)  2. decode to E[x | z]
-        return self._output(self.vae.sample(batch_size, generator), output_type, return_dict)
+        if decode not in ("mean", "mode", "sample"):
+            raise ValueError(f"Unknown decode {decode!r}: use 'mean' (the default), 'mode' or 'sample'.")
+        # 1. z ~ N(0, I)  2. the decoder's p(x | z)  3. its mean, mode or a draw
+        latents = randn_tensor(
+            (batch_size, self.vae.config.latent_dim), generator=generator, device=self.vae.device, dtype=self.vae.dtype
+        )
+        params = self.vae.decoder(latents)  # (B, P, C, H, W)
+        return self._output(self.vae.likelihood.decode(params, decode, generator), output_type, return_dict)
 
     @torch.no_grad()
     def reconstruct(
