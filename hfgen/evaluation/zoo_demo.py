@@ -16,6 +16,7 @@ from ..demo import grid, header, image_output, seed_input, seeded, user_errors
 from ..families import family_names, get_family
 from ..loading import load_pipeline
 from .evaluate import COLUMNS, format_value
+from .zoo import table_rows
 
 MAX_IMAGES = 16
 SAMPLER, STEPS = "dpmsolver", 20
@@ -37,7 +38,7 @@ def table(metrics: dict[str, dict[str, Any]], timings: dict[str, float]) -> pd.D
     keys = [key for key in COLUMNS if any(key in row for row in metrics.values())]
     rows = []
     for family, seconds in timings.items():
-        row = metrics.get(family, {})
+        row = metrics.get(next(iter(table_rows(family))), {})  # the family's first (default) row
         formatted = {COLUMNS[key]: format_value(key, row.get(key)) for key in keys}
         rows.append({"family": family, "ms/image (now)": f"{seconds * 1000:.3g}"} | formatted)
     return pd.DataFrame(rows)

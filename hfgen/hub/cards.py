@@ -30,7 +30,7 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "model_card.md"
 """The one Jinja template every family's card is rendered from; a family's own texts come from its folder."""
 
 METRICS = {  # evaluate's key -> (model-index metric type, display name)
-    "fid": ("fid", "FID"),
+    "fid": ("fid", "FID∞"),  # extrapolated to infinitely many samples (Chong & Forsyth 2020)
     "kid": ("kid", "KID"),
     "precision": ("precision", "precision"),
     "recall": ("recall", "recall"),
