@@ -26,13 +26,13 @@ USER_ERRORS = (ValueError, OSError, SafetensorError, FloatingPointError)
 
 
 def _train(argv: list[str]) -> None:
-    from accelerate import PartialState
-
     from .training.launch import train
 
     if not argv or argv[0].startswith("-"):
         raise ValueError(f"`hfgen train` needs a family first: hfgen train <{'|'.join(family_names())}> [options].")
     output = train(argv[0], argv[1:])
+    from accelerate import PartialState
+
     if PartialState().is_main_process:
         print(f"trained {output.global_step} steps in {output.train_seconds:.1f} s")
 

@@ -6,12 +6,15 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import yaml
-from accelerate import PartialState
 
 from ..families import get_family
 from .arguments import ArgumentParser, DataArguments, TrainingArguments
-from .trainer import Trainer, TrainOutput
+
+if TYPE_CHECKING:
+    from .trainer import TrainOutput
 
 
 def parse_with_config_file(parser: ArgumentParser, argv: list[str]) -> tuple:
@@ -45,6 +48,11 @@ def train(family_name: str, argv: list[str]) -> TrainOutput:
         from ..hub.push import require_token
 
         require_token()
+    # The training stack (accelerate, EMA, tensorboard) loads only now: `--help` and bad flags answer without it.
+    from accelerate import PartialState
+
+    from .trainer import Trainer
+
     objective = family.objective(model, data)
     run_arguments = {"family": family_name, "data": asdict(data), "model": asdict(model)}
     trainer = Trainer(objective, training, run_arguments, command=["hfgen", "train", family_name, *map(str, argv)])
