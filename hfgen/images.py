@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -44,3 +45,10 @@ def image_grid(
     rows = math.ceil(len(pil) / cols)
     pil += [Image.new(pil[0].mode, pil[0].size)] * (rows * cols - len(pil))
     return make_image_grid(pil, rows=rows, cols=cols)
+
+
+def save_image_grid(images: torch.Tensor, path: str | Path, cols: int | None = None) -> None:
+    """`image_grid(images, cols)` written to `path`; its folder is created only now, once there is something to write
+    (a command refused for bad input leaves nothing behind)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    image_grid(images, cols=cols).save(path)

@@ -511,4 +511,5 @@ def test_bad_files_and_options_are_one_line(tmp_path, tiny_model, capsys, case):
     assert main(argv) == 2
     err = hfgen_lines(capsys.readouterr().err)
     assert len(err) == 1 and err[0].startswith("hfgen: error:") and message in err[0], err
-    assert not [p for p in out.rglob("*") if p.is_file()]  # nothing written (`sample` may have made the empty folder)
+    assert not [p for p in out.rglob("*") if p.is_file()]  # nothing written
+    assert not (out.exists() and case.startswith("0-byte image to")), "a refused `sample` left an empty output folder"

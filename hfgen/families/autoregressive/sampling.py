@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
 
-from ...images import image_grid
+from ...images import save_image_grid
 from ...loading import load_pipeline, read_model_file
 
 if TYPE_CHECKING:
@@ -30,8 +29,7 @@ def sample_pixels(pipe: PixelGPTPipeline, args: SampleArguments) -> str:
         batch_size=args.num_images, generator=generator, class_labels=args.class_label,
         temperature=args.temperature, output_type="pt",
     ).images
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    image_grid(images * 2 - 1).save(args.output)
+    save_image_grid(images * 2 - 1, args.output)
     return f"wrote {args.output}"
 
 

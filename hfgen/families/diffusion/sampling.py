@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from ...images import image_grid
+from ...images import save_image_grid
 from ...loading import load_pipeline
 
 if TYPE_CHECKING:
@@ -22,6 +21,5 @@ def sample_diffusion(args: SampleArguments) -> str:
         batch_size=args.num_images, generator=generator, num_inference_steps=args.steps,
         class_labels=args.class_label, guidance_scale=args.guidance_scale, output_type="pt",
     ).images
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    image_grid(images * 2 - 1).save(args.output)
+    save_image_grid(images * 2 - 1, args.output)
     return f"wrote {args.output}"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from ...images import image_grid
+from ...images import save_image_grid
 from ...loading import load_pipeline
 
 if TYPE_CHECKING:
@@ -15,21 +14,20 @@ if TYPE_CHECKING:
 
 def sample_gan(args: SampleArguments) -> str:
     pipe = load_pipeline(args.model).to(args.device)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     if args.interpolate:
         seed_a, seed_b = _two_seeds(args.interpolate)
         start, end = (pipe.prepare_latents(1, torch.Generator(args.device).manual_seed(seed))[0] for seed in (seed_a, seed_b))
         frames = pipe.interpolate(
             start, end, num_frames=args.num_frames, class_labels=args.class_label, truncation=args.truncation, output_type="pt"
         ).images * 2 - 1
-        image_grid(frames, cols=len(frames)).save(args.output)
+        save_image_grid(frames, args.output, cols=len(frames))
         return f"wrote {args.output} ({args.num_frames} frames from the latent of seed {seed_a} to that of seed {seed_b})"
     generator = torch.Generator(args.device).manual_seed(args.seed)
     images = pipe(
         batch_size=args.num_images, generator=generator, class_labels=args.class_label, truncation=args.truncation,
         output_type="pt",
     ).images
-    image_grid(images * 2 - 1).save(args.output)
+    save_image_grid(images * 2 - 1, args.output)
     return f"wrote {args.output}"
 
 

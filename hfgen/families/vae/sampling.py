@@ -13,7 +13,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ...data import images_to_tensor
-from ...images import image_grid
+from ...images import save_image_grid
 from ...loading import load_pipeline
 
 if TYPE_CHECKING:
@@ -25,23 +25,22 @@ def sample_vae(args: SampleArguments) -> str:
     pipe = load_pipeline(args.model).to(args.device)
     if args.reconstruct and args.interpolate:
         raise ValueError("Pass either --reconstruct IMAGE or --interpolate IMAGE_A IMAGE_B, not both.")
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     if args.reconstruct:
         image, note = _read_image(args.reconstruct, pipe)
         reconstruction = pipe.reconstruct(image, output_type="pt").images
         pair = torch.cat([image.to(reconstruction.device), reconstruction])
-        image_grid(pair * 2 - 1, cols=len(pair)).save(args.output)
+        save_image_grid(pair * 2 - 1, args.output, cols=len(pair))
         return f"wrote {args.output} (original | reconstruction){note}"
     if args.interpolate:
         if len(args.interpolate) != 2:
             raise ValueError(f"--interpolate takes exactly two image paths, got {len(args.interpolate)}: {args.interpolate}.")
         (image_a, note_a), (image_b, note_b) = (_read_image(path, pipe) for path in args.interpolate)
         frames = pipe.interpolate(image_a, image_b, num_frames=args.num_frames, output_type="pt").images * 2 - 1
-        image_grid(frames, cols=len(frames)).save(args.output)
+        save_image_grid(frames, args.output, cols=len(frames))
         return f"wrote {args.output} ({args.num_frames} frames){note_a}{note_b}"
     generator = torch.Generator(args.device).manual_seed(args.seed)
     images = pipe(batch_size=args.num_images, generator=generator, output_type="pt").images
-    image_grid(images * 2 - 1).save(args.output)
+    save_image_grid(images * 2 - 1, args.output)
     return f"wrote {args.output}"
 
 
