@@ -23,6 +23,8 @@ from huggingface_hub.errors import (
 from safetensors import SafetensorError
 
 from .families import Family, family_of_folder, pipeline_class_name
+from .hub.remote_code import native_folder
+from .pipeline_base import HfgenPipeline
 
 HUB_LOADABLE_PATTERNS = ["model_index.json", "*/*.json", "*/*.safetensors", "*/*.txt", "*/*.model"]
 """What loading a pipeline downloads: configs, weights, tokenizer files."""
@@ -136,19 +138,32 @@ def download_model(repo_id: str, revision: str | None = None) -> str:
         raise _hub_error(repo_id, revision, "its weights and configs", error) from None
 
 
-def load_pipeline(path: str, revision: str | None = None, **kwargs) -> DiffusionPipeline:
-    """The hfgen pipeline saved at `path` (a folder, or a Hub repo id at `revision`), from safetensors only."""
+def load_pipeline(
+    path: str, revision: str | None = None, pipeline_class: type[DiffusionPipeline] | None = None, **kwargs
+) -> DiffusionPipeline:
+    """The hfgen pipeline saved at `path` (a folder, or a Hub repo id at `revision`), from safetensors only.
+
+    `pipeline_class` (what `GANPipeline.from_pretrained` passes) must be the saved class or one of its bases. A repo
+    pushed with remote code loads with hfgen's installed classes: its code is neither downloaded nor run.
+    """
     index = read_model_index(path, revision)
     family = family_of_folder(index, None)
     class_name = pipeline_class_name(index)
-    pipeline_class = next(cls for cls in family.pipelines if cls.__name__ == class_name)
+    saved_class = next(cls for cls in family.pipelines if cls.__name__ == class_name)
+    if pipeline_class is not None and not issubclass(saved_class, pipeline_class):
+        raise ValueError(
+            f"{path!r} holds a {class_name}, not a {pipeline_class.__name__}: load it with {class_name}.from_pretrained or hfgen.load_pipeline."
+        )
     check_component_weights(path, index, model_files(path, revision))
     folder = path if is_local(path) else download_model(path, revision)
     try:
-        return pipeline_class.from_pretrained(folder, use_safetensors=True, **kwargs)
+        with native_folder(Path(folder).expanduser(), index) as loadable:
+            pipe = super(HfgenPipeline, saved_class).from_pretrained(loadable, use_safetensors=True, **kwargs)
     except (OSError, SafetensorError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise OSError(
             f"Could not load the weights in {path!r} ({first_line}): the folder is incomplete or a "
             "safetensors file is corrupt - re-run `hfgen train` or download the model again."
         ) from None
+    pipe.register_to_config(_name_or_path=path)
+    return pipe

@@ -23,6 +23,7 @@ from hub_server import TOKEN, HubClient, git, repo_path
 
 from hfgen.families import family_names, get_family
 from hfgen.hub.cards import EVAL_RESULTS_FILE, update_card
+from hfgen.hub.remote_code import export_remote_code
 from hfgen.loading import load_pipeline
 from hfgen.evaluation.zoo import ZooArguments, training_runs
 from hfgen.training.launch import train
@@ -115,6 +116,64 @@ def test_push_then_load_by_repo_id_gives_identical_samples(trained, hub_server, 
             f"from hfgen.families import get_family\nprint(type(get_family({name!r}).pipelines[0].from_pretrained('hfgen-test/{name}')).__name__)"
         )
         assert code == 0 and stdout.strip() == get_family(name).pipelines[0].__name__, stderr[-3000:]
+
+
+PLAIN_DIFFUSERS_SAMPLE = """
+import torch
+from diffusers import DiffusionPipeline
+from safetensors.torch import save_file
+import transformers
+pipe = DiffusionPipeline.from_pretrained({repo!r}, trust_remote_code=True)
+if hasattr(pipe, "use_scheduler"):  # diffusion: the same 2 DDIM steps as sample_tensors
+    pipe.use_scheduler("ddim")
+options = {{"num_inference_steps": 2}} if hasattr(pipe, "use_scheduler") else {{}}
+images = pipe(batch_size=2, generator=torch.Generator().manual_seed(0), output_type="pt", **options).images
+save_file({{"images": images.contiguous()}}, {out!r})
+for component, auto_class in {components!r}.items():  # transformers' Auto classes, from the same repo code
+    model = getattr(transformers, auto_class).from_pretrained({repo!r}, subfolder=component, trust_remote_code=True)
+    save_file({{k: v.clone().contiguous() for k, v in model.state_dict().items()}}, {out!r} + "." + component)
+print(type(pipe).__module__, type(pipe).__name__)
+"""
+
+
+def test_pushed_repos_load_without_hfgen(trained, hub_server, hub_client, tmp_path):
+    """Plain diffusers + transformers, where hfgen cannot be imported: every family from its repo in one process,
+    the same samples as hfgen's classes, and the custom components through `AutoModel` too."""
+    for name, folder in trained.items():
+        assert hub_client.cli("push", folder, f"hfgen-test/plain-{name}")[0] == 0
+    plain, auto_classes = HubClient(hub_server), set()
+    try:
+        code, stdout, _ = plain.run("import sys\nsys.modules['hfgen'] = None\ntry:\n    import hfgen\nexcept ImportError:\n    print('no hfgen')")
+        assert stdout.strip() == "no hfgen"
+        code, _, stderr = plain.run("from diffusers import DiffusionPipeline\nDiffusionPipeline.from_pretrained('hfgen-test/plain-gan')")
+        assert code == 1 and "trust_remote_code=True" in stderr
+        for name, folder in trained.items():
+            pipe = load_pipeline(str(folder))
+            exported = export_remote_code(folder, tmp_path / name)
+            components = {}  # component -> the Auto class its exported config maps to its own class
+            for component, (module, class_name) in [(c, s) for c, s in exported.items() if isinstance(s, list) and s[0].startswith("modeling_hfgen")]:
+                auto_map = json.loads((tmp_path / name / component / "config.json").read_text())["auto_map"]
+                components[component] = next(auto for auto, reference in auto_map.items() if reference == f"{module}.{class_name}")
+            out = str(tmp_path / f"{name}.safetensors")
+            auto_classes |= set(components.values())
+            code, stdout, stderr = plain.run(PLAIN_DIFFUSERS_SAMPLE.format(repo=f"hfgen-test/plain-{name}", out=out, components=components))
+            assert code == 0, stderr[-3000:]
+            assert stdout.split() == [stdout.split()[0], type(pipe).__name__] and stdout.startswith("diffusers_modules."), stdout
+            torch.testing.assert_close(load_file(out)["images"], sample_tensors(pipe, name), rtol=0, atol=1e-5, msg=name)
+            for component in components:
+                weights = load_file(f"{out}.{component}")
+                expected = getattr(pipe, component).state_dict()
+                assert weights.keys() == expected.keys(), component
+                for key, value in weights.items():
+                    torch.testing.assert_close(value, expected[key], rtol=0, atol=0, msg=f"{name}/{component}/{key}")
+        assert auto_classes == {"AutoModel", "AutoModelForImageClassification", "AutoModelForCausalLM"}
+        for name in trained:  # each card's own "without hfgen" snippet runs as written (one image instead of 16)
+            card = git(repo_path(hub_server.root, "model", f"hfgen-test/plain-{name}"), "show", "main:README.md")
+            snippet = card.split("Without hfgen", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+            code, _, stderr = plain.run(snippet.replace("batch_size=16", "batch_size=1") + "\nassert len(images) == 1")
+            assert code == 0, f"{name}: {stderr[-3000:]}"
+    finally:
+        plain.close()
 
 
 def test_family_class_and_cli_load_a_repo_id(trained, hub_client, tmp_path):

@@ -20,6 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
 
 from ..families import Family, get_family
+from .components import auto_class_of, hub_component
 from ..training.trainer import LOG_FILE, RUN_INFO_FILE, SAMPLE_GRID_FILE, TRAINING_ARGS_FILE
 
 CARD_FILE = "README.md"
@@ -121,6 +122,7 @@ def render_card(folder: Path, repo_id: str | None = None) -> ModelCard:
         family=family,
         usage=jinja2.Template(family.card_usage).render(model_id=model_id, pipeline_class=pipeline_class),
         pipeline_class=pipeline_class,
+        remote_components=_remote_components(folder),
         parameters=counts,
         total_parameters=sum(counts.values()),
         model_config=_component_configs(folder),
@@ -134,6 +136,14 @@ def render_card(folder: Path, repo_id: str | None = None) -> ModelCard:
         results=results,
         metric_names=METRICS,
     )
+
+
+def _remote_components(folder: Path) -> dict[str, str]:
+    """Component -> the transformers Auto class that loads it from the pushed repo's code (hub/remote_code.py)."""
+    index = folder / "model_index.json"
+    specs = json.loads(index.read_text()).items() if index.is_file() else []
+    classes = {name: hub_component(spec[1]) for name, spec in specs if isinstance(spec, list) and not name.startswith("_")}
+    return {name: auto_class_of(component_class) for name, component_class in classes.items() if component_class is not None}
 
 
 def _pipeline_class_name(folder: Path) -> str | None:

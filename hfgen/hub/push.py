@@ -1,5 +1,6 @@
 """`hfgen push`: upload the Hub-ready part of a trained folder, card included, in one commit.
 
+A pipeline goes up in diffusers' remote-code layout (remote_code.py), so plain diffusers loads it too.
 Everything goes through `huggingface_hub` (`create_repo(exist_ok=True)`, `create_branch`, `upload_folder` with
 allow/ignore patterns). Pushing the card in the same commit as the weights means the repo never shows the
 generic README diffusers' and transformers' `push_to_hub` would write. Every failure - no token, a rejected
@@ -8,6 +9,7 @@ token, someone else's namespace, no network - is one line naming the fix, and th
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from ..loading import check_component_weights, model_files, read_model_file
 from ..training.arguments import require_existing, require_repo_id
 from ..training.trainer import TRAINING_ARGS_FILE
 from .cards import write_card
+from .remote_code import exported_for_hub
 
 HUB_READY_PATTERNS = [
     "*.safetensors",  # weights
@@ -79,11 +82,12 @@ def push_folder(args: PushArguments) -> str:
             write_card(folder, args.repo_id)
         if args.revision:
             api.create_branch(args.repo_id, branch=args.revision, exist_ok=True)
-        commit = api.upload_folder(
-            folder_path=folder, repo_id=args.repo_id, revision=args.revision,
-            commit_message=args.commit_message or f"Upload {folder.name} with hfgen",
-            allow_patterns=HUB_READY_PATTERNS, ignore_patterns=NEVER_PUSHED_PATTERNS,
-        )
+        with exported_for_hub(folder) if index is not None else nullcontext(folder) as upload:
+            commit = api.upload_folder(
+                folder_path=upload, repo_id=args.repo_id, revision=args.revision,
+                commit_message=args.commit_message or f"Upload {folder.name} with hfgen",
+                allow_patterns=HUB_READY_PATTERNS, ignore_patterns=NEVER_PUSHED_PATTERNS,
+            )
     except HFValidationError as error:
         raise ValueError(f"Invalid Hub repo id {args.repo_id!r}: {error}") from None
     except HfHubHTTPError as error:

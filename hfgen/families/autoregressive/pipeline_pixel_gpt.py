@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers import ImagePipelineOutput
 from PIL import Image
 from transformers.cache_utils import DynamicCache
 
@@ -15,6 +15,7 @@ from ...callbacks import StepCallback, StepCallbacksMixin
 from ...data.pixels import PixelVocabulary, images_to_uint8, raster, uint8_to_levels, unraster
 from ...images import OutputType, postprocess
 from ...labels import batch_and_class_labels, class_label_tensor
+from ...pipeline_base import HfgenPipeline
 from .modeling_hfgen_gpt import HfgenGPTForCausalLM
 
 ImageInput = list[Image.Image] | torch.Tensor | np.ndarray
@@ -26,7 +27,7 @@ def grey_level_log_probs(logits: torch.Tensor, targets: torch.Tensor, grey_level
     return log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
-class PixelGPTPipeline(StepCallbacksMixin, DiffusionPipeline):
+class PixelGPTPipeline(StepCallbacksMixin, HfgenPipeline):
     r"""An autoregressive image model: p(x) = prod_i p(x_i | x_<i) over pixels in raster order.
 
     The generator/decoder is an [`HfgenGPTForCausalLM`] over grey-level tokens (see `hfgen.data.pixels`); there is

@@ -8,7 +8,6 @@ import torch
 from diffusers import (
     DDIMScheduler,
     DDPMScheduler,
-    DiffusionPipeline,
     DPMSolverMultistepScheduler,
     ImagePipelineOutput,
     SchedulerMixin,
@@ -18,6 +17,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from ...callbacks import StepCallback, StepCallbacksMixin
 from ...images import OutputType, postprocess
+from ...pipeline_base import HfgenPipeline
 from ...labels import ClassLabels, batch_and_class_labels, class_label_tensor
 from .likelihood import variational_bound
 
@@ -28,7 +28,7 @@ SCHEDULERS: dict[str, type[SchedulerMixin]] = {
 }
 
 
-class DiffusionImagePipeline(StepCallbacksMixin, DiffusionPipeline):
+class DiffusionImagePipeline(StepCallbacksMixin, HfgenPipeline):
     r"""Samples images from a denoising diffusion model, unconditionally or per class with guidance.
 
     The scheduler is swappable the diffusers way, e.g. DPM-Solver++ at 20 steps:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers import ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from ...images import OutputType, postprocess
 from ...labels import batch_and_class_labels, class_label_tensor
+from ...pipeline_base import HfgenPipeline
 from .modeling_gan import GANDiscriminator, GANGenerator
 
 
@@ -23,7 +24,7 @@ def slerp(start: torch.Tensor, end: torch.Tensor, weights: torch.Tensor) -> torc
     return a[:, None] * start + b[:, None] * end
 
 
-class GANPipeline(DiffusionPipeline):
+class GANPipeline(HfgenPipeline):
     r"""Samples images from a GAN generator; keeps the discriminator beside it for resuming and fine-tuning.
 
     The generator is registered as `gan_generator` because every pipeline call already takes a `generator=`

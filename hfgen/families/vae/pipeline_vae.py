@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import torch
-from diffusers import DiffusionPipeline, ImagePipelineOutput
+from diffusers import ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from ...data import images_to_tensor
 from ...images import OutputType, postprocess
+from ...pipeline_base import HfgenPipeline
 from .distributions import DecodeMode
 from .modeling_vae import VAEModel
 
 
-class VAEPipeline(DiffusionPipeline):
+class VAEPipeline(HfgenPipeline):
     r"""Samples from the prior, reconstructs and interpolates images, and scores them with the IWAE bound.
 
     Images going in are (B, C, H, W) tensors in [0, 1] - the range every hfgen pipeline outputs - or PIL images;
