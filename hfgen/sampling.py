@@ -14,6 +14,7 @@ from .training.arguments import (
 @dataclass
 class SampleArguments:
     model: str = field(metadata={"help": "A folder written by `hfgen train`, or a Hub repo id."})
+    revision: str | None = field(default=None, metadata={"help": "Hub repo ids: the branch, tag or commit to sample from."})
     num_images: int = field(default=64, metadata={"help": "Images to generate."})
     seed: int = field(default=0, metadata={"help": "Seed of the torch.Generator: same seed, same output."})
     output: str = field(default="samples.png", metadata={"help": "Where the grid / strip PNG is written."})
@@ -58,4 +59,4 @@ class SampleArguments:
 
 def sample(args: SampleArguments) -> str:
     """Generate from the model at `args.model` and write `args.output`; returns a line saying what was written."""
-    return family_of_model(args.model).sample(args)
+    return family_of_model(args.model, args.revision).sample(args)

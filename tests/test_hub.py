@@ -19,6 +19,7 @@ from PIL import Image
 from huggingface_hub import ModelCard, metadata_load
 from safetensors.torch import load_file
 
+from helpers import Unpickled
 from hub_server import TOKEN, HubClient, git, repo_path
 
 from hfgen.families import family_names, get_family
@@ -203,6 +204,14 @@ def test_revision_branch_and_commit(trained, hub_server, hub_client, tmp_path):
     assert sample_from_hub(hub_client, "gan", repo, tmp_path / "dev.safetensors", "dev") == "GANPipeline"
     main_commit = git(served, "rev-parse", "main")
     assert sample_from_hub(hub_client, "vae", repo, tmp_path / "main.safetensors", main_commit) == "VAEPipeline"
+    # and from the command line
+    code, stdout, stderr = hub_client.cli("sample", repo, "--revision", "dev", "--num_images", "4", "--output", tmp_path / "dev.png")
+    assert code == 0 and (tmp_path / "dev.png").is_file(), stderr[-3000:]
+    code, _, stderr = hub_client.cli("evaluate", repo, "--revision", "dev", "--num_samples", "16", "--batch_size", "16",
+                                     "--likelihood", "false", "--output", tmp_path / "dev.json")
+    assert code == 0 and json.loads((tmp_path / "dev.json").read_text())["pipeline"] == "GANPipeline", stderr[-3000:]
+    code, _, stderr = hub_client.cli("sample", trained["gan"], "--revision", "dev")
+    assert code == 2 and "applies to Hub repo ids" in stderr and "Traceback" not in stderr, stderr[-3000:]
 
 
 ERRORS = """
@@ -215,16 +224,6 @@ for repo, revision in [("hfgen-test/no-such-repo", None), ("hfgen-test/vae-error
     except (OSError, ValueError) as error:
         print("error", error)
 """
-
-
-class Unpickled:
-    """A pickle that leaves a marker file if anything ever unpickles it."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
 
 
 def test_errors_name_what_was_looked_for_and_never_unpickle(trained, hub_server, hub_client, tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import launch_two_processes, safetensors_weights, subprocess_env
+from helpers import Unpickled, launch_two_processes, safetensors_weights, subprocess_env
 
 from hfgen.cli import main
 from hfgen.families import families, get_family
@@ -262,6 +262,8 @@ def test_a_live_runs_folder_is_refused_and_a_dead_runs_lock_taken_over(tmp_path,
         ("gan", "belongs to another run (family 'vae' there, 'gan' now)"),
         ("2 processes", "was written by 2 processes, this run has 1"),
         ("old checkpoint", "does not fit this model (size mismatch"),
+        ("optimizer.bin", "holds pickled objects other than tensors and numbers"),  # loaded by accelerate
+        ("training_state_0.pt", "holds pickled objects other than tensors and numbers"),  # by hfgen: accelerate would unpickle it
     ],
 )
 def test_a_resume_that_cannot_work_says_why(tmp_path, capsys, change, message):
@@ -277,11 +279,14 @@ def test_a_resume_that_cannot_work_says_why(tmp_path, capsys, change, message):
     elif change == "old checkpoint":  # written before checkpoints recorded their run: torch finds the mismatch
         state_file.write_text(json.dumps({"step": 1}))
         argv += ["--hidden_dim", "64"]
+    elif change in ("optimizer.bin", "training_state_0.pt"):  # a downloaded checkpoint whose state would run code when unpickled
+        torch.save({"state": Unpickled(tmp_path / "unpickled")}, state_file.parent / change)
     else:
         argv += change
     assert main(argv) == 2
     err = hfgen_lines(capsys.readouterr().err)
     assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "unpickled").exists()
 
 
 # -- 6. the bad-input sweep -----------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ A metric with an `<key>_error` in the row is shown as value ± error."""
 @dataclass
 class EvaluateArguments:
     model: str = field(metadata={"help": "A folder written by `hfgen train`, or a Hub repo id."})
+    revision: str | None = field(default=None, metadata={"help": "Hub repo ids: the branch, tag or commit to evaluate."})
     dataset: str | None = field(default=None, metadata={"help": "Dataset to judge against (default: the one it was trained on)."})
     data_dir: str | None = field(default=None, metadata={"help": "Folder with the Fashion-MNIST IDX files."})
     num_samples: int = field(default=2000, metadata={"help": "Images to generate for the sample metrics."})
@@ -258,9 +259,9 @@ def evaluation_results(model: str, pipe: DiffusionPipeline, evaluator: Evaluator
     }
 
 
-def trained_dataset(model: str) -> str | None:
+def trained_dataset(model: str, revision: str | None = None) -> str | None:
     """The dataset named in the model's training_args.json (written by `hfgen train`; a folder or Hub repo), if any."""
-    arguments = read_model_file(model, "training_args.json")
+    arguments = read_model_file(model, "training_args.json", revision)
     return arguments.get("data", {}).get("dataset") if arguments else None
 
 
@@ -272,11 +273,11 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
             f"{args.model!r} holds a model without an image pipeline (a text model?): image metrics do not apply - "
             "its validation perplexity is in train_log.jsonl."
         )
-    dataset = args.dataset or trained_dataset(args.model)
+    dataset = args.dataset or trained_dataset(args.model, args.revision)
     if dataset is None:
         raise ValueError(f"{args.model!r} does not say which dataset it was trained on: pass --dataset (e.g. digits).")
     state = PartialState()
-    pipe = load_pipeline(args.model).to(args.device or state.device)
+    pipe = load_pipeline(args.model, args.revision).to(args.device or state.device)
     family = family_of_pipeline(pipe)
     evaluator = Evaluator(
         dataset, args.data_dir, args.seed, args.subset_size, args.feature_extractor, args.inception_weights

@@ -1,18 +1,26 @@
-"""Checkpoint folders that are never half-written: save under a hidden name, then rename.
+"""Checkpoint folders that are never half-written, and that load without unpickling anything but tensors.
 
 `checkpoints/checkpoint-{step}` only ever appears complete (rename is atomic on one filesystem), so a run
 killed at any moment leaves at worst a `.tmp-checkpoint-*` folder that resume ignores and the next save
-removes.
+removes. accelerate saves the models (safetensors), optimizers, and RNG states, and loads them back
+with `torch.load(weights_only=True)`. The other stateful objects (EMA weights, the LR schedules, an objective's
+counters) are saved here as `training_state_{i}.pt` and loaded with `weights_only=True` too - registered with
+accelerate instead, its `load_custom_state` would unpickle them in full - so a checkpoint downloaded from the Hub
+holds tensors, numbers and strings, and nothing that runs code when loaded.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
+import torch
 from accelerate import Accelerator
 
 from .disk import ensure_space, folder_bytes, writing
@@ -57,14 +65,61 @@ def estimate_checkpoint_bytes(root: str | os.PathLike, parameter_bytes: int) -> 
     return folder_bytes(found[-1]) if found else 4 * parameter_bytes
 
 
+class Stateful(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+T = TypeVar("T")
+
+
+def custom_state_file(checkpoint: Path, index: int) -> Path:
+    """Where the `index`-th stateful object's `state_dict` is saved (accelerate refuses its own naming,
+    `custom_checkpoint_*`, for objects not registered with it)."""
+    return checkpoint / f"training_state_{index}.pt"
+
+
+def load_safely(checkpoint: Path, load: Callable[[], T]) -> T:
+    """Run `load` (a `torch.load(weights_only=True)` somewhere), turning a refused unpickle into one line."""
+    try:
+        return load()
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0]
+        raise ValueError(
+            f"Checkpoint {checkpoint} holds pickled objects other than tensors and numbers ({reason}); hfgen loads "
+            "training state with torch.load(weights_only=True) and never unpickles anything else - a checkpoint "
+            "hfgen wrote never needs it, so do not resume from this one."
+        ) from None
+
+
+def load_checkpoint(accelerator: Accelerator, checkpoint: Path, custom_objects: Sequence[Stateful]) -> None:
+    """accelerate's state, then each custom object's `state_dict` from `custom_state_file`: tensors and plain
+    values only, or a ValueError naming the checkpoint."""
+    if any(checkpoint.glob("custom_checkpoint_*.pkl")):
+        raise ValueError(
+            f"Checkpoint {checkpoint} was written by an older hfgen, whose EMA and schedule state only loads by "
+            "unpickling it in full, which hfgen no longer does: start fresh with --overwrite_output_dir."
+        )
+    load_safely(checkpoint, lambda: accelerator.load_state(str(checkpoint)))
+    for index, stateful in enumerate(custom_objects):
+        file = custom_state_file(checkpoint, index)
+        stateful.load_state_dict(load_safely(checkpoint, lambda: torch.load(file, map_location="cpu", weights_only=True)))
+
+
 def save_checkpoint(
-    accelerator: Accelerator, root: str | os.PathLike, step: int, keep: int | None, state: dict, needed_bytes: int
+    accelerator: Accelerator,
+    root: str | os.PathLike,
+    step: int,
+    keep: int | None,
+    state: dict,
+    needed_bytes: int,
+    custom_objects: Sequence[Stateful] = (),
 ) -> Path:
     """Save the full training state (all processes call this) and rotate to the newest `keep`.
 
     `state` (the run's identity, see `Trainer._run_state`) is stored beside the step so resume can refuse a
-    checkpoint that cannot continue this run. A full disk raises `DiskFullError` with the temporary folder gone
-    and every older checkpoint untouched.
+    checkpoint that cannot continue this run; `custom_objects` are saved for `load_custom_states`. A full disk
+    raises `DiskFullError` with the temporary folder gone and every older checkpoint untouched.
     """
     root = Path(root)
     final, temporary = root / f"checkpoint-{step}", root / f".tmp-checkpoint-{step}"
@@ -80,6 +135,8 @@ def save_checkpoint(
         # Every rank must have written its RNG file before the folder is renamed or read.
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
+            for index, stateful in enumerate(custom_objects):
+                torch.save(stateful.state_dict(), custom_state_file(temporary, index))
             (temporary / STATE_FILE).write_text(json.dumps({"step": step, **state}))
     if accelerator.is_main_process:
         if final.exists():  # re-saving a step after resuming from an older checkpoint

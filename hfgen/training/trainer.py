@@ -24,8 +24,8 @@ from ..images import image_grid
 from .arguments import TrainingArguments
 from .batches import ShardedEpochBatches
 from .checkpoints import (
-    ENTRY_FILES, check_resumable, estimate_checkpoint_bytes, list_checkpoints, publish, read_state, resolve_checkpoint,
-    save_checkpoint,
+    ENTRY_FILES, check_resumable, estimate_checkpoint_bytes, list_checkpoints, load_checkpoint, publish,
+    read_state, resolve_checkpoint, save_checkpoint,
 )
 from .disk import ensure_space, writing
 from .objective import Objective, PreparedModules
@@ -105,10 +105,10 @@ class Trainer:
         }
         for ema in self.emas.values():
             ema.to(self.accelerator.device)
-        for stateful in [*self.lr_schedulers.values(), *self.emas.values()]:
-            self.accelerator.register_for_checkpointing(stateful)
+        # saved with each checkpoint beside accelerate's state, and loaded back without unpickling (checkpoints.py)
+        self.custom_objects = [*self.lr_schedulers.values(), *self.emas.values()]
         if hasattr(objective, "state_dict") and hasattr(objective, "load_state_dict"):
-            self.accelerator.register_for_checkpointing(objective)  # e.g. a KL warm-up counter
+            self.custom_objects.append(objective)  # e.g. a KL warm-up counter
         self.checkpoint_dir = self.output_dir / "checkpoints"
 
     # -- the loop -------------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ class Trainer:
         state = read_state(checkpoint)
         check_resumable(checkpoint, state, self._run_state())
         try:
-            self.accelerator.load_state(str(checkpoint))
+            load_checkpoint(self.accelerator, checkpoint, self.custom_objects)
         except RuntimeError as error:  # e.g. `size mismatch for conv_in.weight`, from a checkpoint saved before run checks
             reason = str(error).strip().splitlines()[-1].strip()
             raise ValueError(
@@ -242,7 +242,8 @@ class Trainer:
     def _save_checkpoint(self, step: int) -> bool:
         self._check_finite(step, f"checkpoint-{step}")
         needed = estimate_checkpoint_bytes(self.checkpoint_dir, self._parameter_bytes())
-        save_checkpoint(self.accelerator, self.checkpoint_dir, step, self.args.checkpoints_total_limit, self._run_state(), needed)
+        limit = self.args.checkpoints_total_limit
+        save_checkpoint(self.accelerator, self.checkpoint_dir, step, limit, self._run_state(), needed, self.custom_objects)
         return True
 
     def _stop(self, step: int, stop: GracefulStop, saved: bool) -> None:

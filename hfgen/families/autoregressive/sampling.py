@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 def sample(args: SampleArguments) -> str:
     """A pixel model (a pipeline folder) writes a grid; a text model (a transformers folder) streams text."""
-    if read_model_file(args.model, "model_index.json") is None:
+    if read_model_file(args.model, "model_index.json", args.revision) is None:
         return sample_text(args)
-    return sample_pixels(load_pipeline(args.model).to(args.device), args)
+    return sample_pixels(load_pipeline(args.model, args.revision).to(args.device), args)
 
 
 def sample_pixels(pipe: PixelGPTPipeline, args: SampleArguments) -> str:
@@ -48,8 +48,8 @@ def sample_text(args: SampleArguments) -> str:
     A prompt that leaves no room for `--max_new_tokens` in the context window is an error, not silently cut.
     """
     check_sampling_options(args.temperature, args.top_k, args.top_p)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, use_safetensors=True).to(args.device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(args.model, revision=args.revision)
+    model = AutoModelForCausalLM.from_pretrained(args.model, revision=args.revision, use_safetensors=True).to(args.device).eval()
     prompt = args.prompt or ""
     input_ids = tokenizer(prompt, return_tensors="pt").input_ids if prompt else torch.tensor([[tokenizer.eos_token_id]])
     context = model.config.max_position_embeddings

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def sample_diffusion(args: SampleArguments) -> str:
-    pipe = load_pipeline(args.model).to(args.device)
+    pipe = load_pipeline(args.model, args.revision).to(args.device)
     pipe.use_scheduler(args.scheduler)
     generator = torch.Generator(args.device).manual_seed(args.seed)
     images = pipe(

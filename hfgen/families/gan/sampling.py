@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def sample_gan(args: SampleArguments) -> str:
-    pipe = load_pipeline(args.model).to(args.device)
+    pipe = load_pipeline(args.model, args.revision).to(args.device)
     if args.interpolate:
         seed_a, seed_b = _two_seeds(args.interpolate)
         start, end = (pipe.prepare_latents(1, torch.Generator(args.device).manual_seed(seed))[0] for seed in (seed_a, seed_b))

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def sample_vae(args: SampleArguments) -> str:
-    pipe = load_pipeline(args.model).to(args.device)
+    pipe = load_pipeline(args.model, args.revision).to(args.device)
     if args.reconstruct and args.interpolate:
         raise ValueError("Pass either --reconstruct IMAGE or --interpolate IMAGE_A IMAGE_B, not both.")
     if args.reconstruct:
