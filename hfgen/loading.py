@@ -38,7 +38,7 @@ def is_local(path: str) -> bool:
     return local.exists() or path.startswith((".", "/", "~")) or path.count("/") != 1
 
 
-def _hub_error(path: str, revision: str | None, looked_for: str, error: Exception) -> OSError:
+def hub_error(path: str, revision: str | None, looked_for: str, error: Exception) -> OSError:
     """The one-line error for a Hub request that failed, naming what was looked for and the fix."""
     where = f"{path!r} (revision {revision or 'main'!r}) on {constants.ENDPOINT}"
     if isinstance(error, RevisionNotFoundError):
@@ -64,13 +64,13 @@ def read_model_file(path: str, filename: str, revision: str | None = None) -> di
     try:
         return json.loads(Path(hf_hub_download(path, filename, revision=revision)).read_text())
     except LocalEntryNotFoundError as error:  # before EntryNotFoundError, its parent: "unreachable", not "absent"
-        raise _hub_error(path, revision, filename, error) from None
+        raise hub_error(path, revision, filename, error) from None
     except EntryNotFoundError:
         return None
     except HFValidationError as error:
         raise ValueError(f"{path!r} is neither a local folder nor a valid Hub repo id: {error}") from None
     except (HfHubHTTPError, OSError) as error:
-        raise _hub_error(path, revision, filename, error) from None
+        raise hub_error(path, revision, filename, error) from None
 
 
 def read_model_index(path: str, revision: str | None = None) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def model_files(path: str, revision: str | None = None) -> list[str]:
     try:
         return HfApi().list_repo_files(path, revision=revision)
     except (HfHubHTTPError, OSError) as error:
-        raise _hub_error(path, revision, "its file list", error) from None
+        raise hub_error(path, revision, "its file list", error) from None
 
 
 def check_component_weights(path: str, index: dict[str, Any], files: list[str]) -> None:
@@ -135,7 +135,7 @@ def download_model(repo_id: str, revision: str | None = None) -> str:
     try:
         return snapshot_download(repo_id, revision=revision, allow_patterns=HUB_LOADABLE_PATTERNS)
     except (HfHubHTTPError, OSError) as error:
-        raise _hub_error(repo_id, revision, "its weights and configs", error) from None
+        raise hub_error(repo_id, revision, "its weights and configs", error) from None
 
 
 def load_pipeline(

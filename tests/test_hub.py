@@ -19,7 +19,7 @@ from PIL import Image
 from huggingface_hub import ModelCard, metadata_load
 from safetensors.torch import load_file
 
-from helpers import Unpickled
+from helpers import Unpickled, safetensors_weights
 from hub_server import TOKEN, HubClient, git, repo_path
 
 from hfgen.families import family_names, get_family
@@ -212,6 +212,38 @@ def test_revision_branch_and_commit(trained, hub_server, hub_client, tmp_path):
     assert code == 0 and json.loads((tmp_path / "dev.json").read_text())["pipeline"] == "GANPipeline", stderr[-3000:]
     code, _, stderr = hub_client.cli("sample", trained["gan"], "--revision", "dev")
     assert code == 2 and "applies to Hub repo ids" in stderr and "Traceback" not in stderr, stderr[-3000:]
+
+
+def test_training_resumes_from_a_checkpoint_pushed_to_the_hub(hub_server, hub_client, tmp_path):
+    folder, repo = tmp_path / "vae", "hfgen-test/resumable"
+    (_, argv), = training_runs(ZooArguments(budget="tiny"), "vae", folder)
+    argv[argv.index("--checkpointing_steps") + 1] = "1"
+    train("vae", argv)
+    code, _, stderr = hub_client.cli("push", folder, repo, "--include_checkpoints")
+    assert code == 0, stderr[-3000:]
+    served = repo_path(hub_server.root, "model", repo)
+    assert not [f for f in git(served, "ls-tree", "-r", "--name-only", "main").split() if f.startswith("checkpoints/")]
+    state = git(served, "ls-tree", "-r", "--name-only", "checkpoints").split()
+    assert {"checkpoints/checkpoint-1/hfgen_state.json", "checkpoints/checkpoint-1/training_state_0.pt",
+            "checkpoints/checkpoint-1/optimizer.bin"} <= set(state), state
+    # the same 2 more steps, resumed from the Hub and from the local checkpoint: the same weights
+    (_, argv), = training_runs(ZooArguments(budget="tiny"), "vae", folder)
+    argv = [a for a in argv if a != "--overwrite_output_dir"]
+    argv[argv.index("--max_steps") + 1] = "3"
+    resumed = {}
+    for source, checkpoint in [("hub", repo), ("local", folder / "checkpoints" / "checkpoint-1")]:
+        resumed[source] = tmp_path / source
+        argv[argv.index("--output_dir") + 1] = str(resumed[source])
+        code, _, stderr = hub_client.cli("train", "vae", *argv, "--resume_from_checkpoint", checkpoint)
+        assert code == 0, stderr[-3000:]
+        assert json.loads((resumed[source] / "run_info.json").read_text())["global_step"] == 3
+    expected, from_hub = safetensors_weights(resumed["local"]), safetensors_weights(resumed["hub"])
+    assert expected.keys() == from_hub.keys() and expected
+    for key in expected:
+        torch.testing.assert_close(from_hub[key], expected[key], rtol=0, atol=0, msg=key)
+    assert hub_client.cli("push", folder, "hfgen-test/no-state")[0] == 0  # pushed without --include_checkpoints
+    code, _, stderr = hub_client.cli("train", "vae", *argv, "--resume_from_checkpoint", "hfgen-test/no-state")
+    assert code == 2 and "no revision 'checkpoints'" in stderr, stderr[-3000:]
 
 
 ERRORS = """

@@ -18,6 +18,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
 from ..loading import check_component_weights, model_files, read_model_file
 from ..training.arguments import require_existing, require_repo_id
+from ..training.checkpoints import CHECKPOINT_BRANCH, CHECKPOINTS_FOLDER, list_checkpoints
 from ..training.trainer import TRAINING_ARGS_FILE
 from .cards import write_card
 from .remote_code import exported_for_hub
@@ -36,6 +37,20 @@ NEVER_PUSHED_PATTERNS = [
     "*.jsonl", ".*",  # raw logs, hidden files
 ]
 """What never goes up, even when it matches `HUB_READY_PATTERNS`."""
+CHECKPOINT_PATTERNS = ["*.safetensors", "*.json", "*.bin", "*.pkl", "*.pt"]
+"""A checkpoint's files (`--include_checkpoints`): the `.bin`/`.pkl`/`.pt` ones are `torch.save`d tensors and numbers
+that resume loads with `weights_only=True` (training/checkpoints.py), never a full unpickle."""
+
+
+def newest_checkpoint(folder: Path) -> Path:
+    """The newest complete checkpoint of a training folder, or the error that says there is none."""
+    found = list_checkpoints(folder / CHECKPOINTS_FOLDER)
+    if not found:
+        raise FileNotFoundError(
+            f"--include_checkpoints: {folder} has no complete checkpoint under {CHECKPOINTS_FOLDER}/ - train with "
+            "--checkpointing_steps, or push without it."
+        )
+    return found[-1]
 
 
 @dataclass
@@ -45,6 +60,11 @@ class PushArguments:
     private: bool = field(default=False, metadata={"help": "Create the repo private (an existing repo keeps its visibility)."})
     revision: str | None = field(default=None, metadata={"help": "Branch to push to (created from main if missing)."})
     commit_message: str | None = field(default=None, metadata={"help": "Commit message (default: names the folder)."})
+    include_checkpoints: bool = field(
+        default=False,
+        metadata={"help": f"Also push the newest checkpoint to the branch {CHECKPOINT_BRANCH!r}, so training can resume "
+                          "from the Hub (`hfgen train ... --resume_from_checkpoint owner/name`)."},
+    )
 
     def __post_init__(self) -> None:
         require_existing("folder", self.folder, "folder")
@@ -68,6 +88,7 @@ def push_folder(args: PushArguments) -> str:
     elif read_model_file(str(folder), "config.json") is None:
         raise FileNotFoundError(f"{args.folder!r} has no model_index.json or config.json: pass a folder written by `hfgen train`.")
 
+    checkpoint = newest_checkpoint(folder) if args.include_checkpoints else None
     token = require_token()
     api = HfApi(token=token)
     try:
@@ -87,6 +108,13 @@ def push_folder(args: PushArguments) -> str:
                 folder_path=upload, repo_id=args.repo_id, revision=args.revision,
                 commit_message=args.commit_message or f"Upload {folder.name} with hfgen",
                 allow_patterns=HUB_READY_PATTERNS, ignore_patterns=NEVER_PUSHED_PATTERNS,
+            )
+        if checkpoint is not None:  # training state, on its own branch: main stays what users load
+            api.create_branch(args.repo_id, branch=CHECKPOINT_BRANCH, exist_ok=True)
+            api.upload_folder(
+                folder_path=checkpoint, path_in_repo=f"checkpoints/{checkpoint.name}", repo_id=args.repo_id,
+                revision=CHECKPOINT_BRANCH, commit_message=f"Training state at {checkpoint.name}",
+                allow_patterns=CHECKPOINT_PATTERNS,
             )
     except HFValidationError as error:
         raise ValueError(f"Invalid Hub repo id {args.repo_id!r}: {error}") from None

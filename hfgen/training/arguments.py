@@ -182,7 +182,9 @@ class TrainingArguments:
     checkpointing_steps: int = field(default=500, metadata={"help": "Save the full training state every N steps."})
     checkpoints_total_limit: int | None = field(default=2, metadata={"help": "Keep only the newest K checkpoints."})
     resume_from_checkpoint: str | None = field(
-        default=None, metadata={"help": "'latest' or a checkpoint folder: continue exactly where it stopped."}
+        default=None,
+        metadata={"help": "'latest', a checkpoint folder, or a Hub repo id pushed with --include_checkpoints: continue "
+                          "exactly where it stopped."},
     )
     logging_steps: int = field(default=10, metadata={"help": "Log loss terms, LR and throughput every N steps."})
     sample_steps: int = field(default=500, metadata={"help": "Write a sample grid every N steps."})

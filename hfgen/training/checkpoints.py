@@ -22,10 +22,17 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 from accelerate import Accelerator
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import HfHubHTTPError
 
+from ..loading import hub_error, is_local
 from .disk import ensure_space, folder_bytes, writing
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+CHECKPOINTS_FOLDER = "checkpoints"
+"""Where a training folder keeps its checkpoints, and a model repo's checkpoint branch too."""
+CHECKPOINT_BRANCH = "checkpoints"
+"""The Hub branch that holds a model repo's training state (`hfgen push --include_checkpoints`)."""
 STATE_FILE = "hfgen_state.json"
 # The file `from_pretrained` starts from (diffusers pipelines, transformers models): moved in last.
 ENTRY_FILES = ("model_index.json", "config.json")
@@ -41,17 +48,32 @@ def list_checkpoints(root: str | os.PathLike) -> list[Path]:
 
 
 def resolve_checkpoint(spec: str, root: str | os.PathLike) -> Path | None:
-    """`latest` -> newest complete checkpoint under `root` (None if there is none yet); else a folder path."""
+    """`latest` -> newest complete checkpoint under `root` (None if there is none yet); a folder path; or a Hub repo
+    id -> the newest checkpoint `hfgen push --include_checkpoints` put on its `CHECKPOINT_BRANCH`, downloaded."""
     if spec == "latest":
         found = list_checkpoints(root)
         return found[-1] if found else None
+    if not is_local(spec):
+        return download_checkpoint(spec)
     path = Path(spec)
     if not (path / STATE_FILE).is_file():
         raise FileNotFoundError(
-            f"{spec!r} is not a complete hfgen checkpoint (no {STATE_FILE}): pass --resume_from_checkpoint latest "
-            f"or a folder such as {Path(root) / 'checkpoint-500'}."
+            f"{spec!r} is not a complete hfgen checkpoint (no {STATE_FILE}): pass --resume_from_checkpoint latest, "
+            f"a folder such as {Path(root) / 'checkpoint-500'}, or a Hub repo pushed with --include_checkpoints."
         )
     return path
+
+
+def download_checkpoint(repo_id: str) -> Path:
+    """The newest checkpoint on `repo_id`'s checkpoint branch, in the local Hub cache."""
+    try:
+        snapshot = snapshot_download(repo_id, revision=CHECKPOINT_BRANCH, allow_patterns=[f"{CHECKPOINTS_FOLDER}/*/*"])
+    except (HfHubHTTPError, OSError) as error:
+        raise hub_error(repo_id, CHECKPOINT_BRANCH, "its training state (push it with `hfgen push --include_checkpoints`)", error) from None
+    found = list_checkpoints(Path(snapshot) / CHECKPOINTS_FOLDER)
+    if not found:
+        raise FileNotFoundError(f"Hub repo {repo_id!r} has no complete checkpoint on its {CHECKPOINT_BRANCH!r} branch: push one with `hfgen push FOLDER {repo_id} --include_checkpoints`.")
+    return found[-1]
 
 
 def read_state(checkpoint: Path) -> dict:

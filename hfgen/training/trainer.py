@@ -24,7 +24,7 @@ from ..images import image_grid
 from .arguments import TrainingArguments
 from .batches import ShardedEpochBatches
 from .checkpoints import (
-    ENTRY_FILES, check_resumable, estimate_checkpoint_bytes, list_checkpoints, load_checkpoint, publish,
+    CHECKPOINTS_FOLDER, ENTRY_FILES, check_resumable, estimate_checkpoint_bytes, list_checkpoints, load_checkpoint, publish,
     read_state, resolve_checkpoint, save_checkpoint,
 )
 from .disk import ensure_space, writing
@@ -109,7 +109,7 @@ class Trainer:
         self.custom_objects = [*self.lr_schedulers.values(), *self.emas.values()]
         if hasattr(objective, "state_dict") and hasattr(objective, "load_state_dict"):
             self.custom_objects.append(objective)  # e.g. a KL warm-up counter
-        self.checkpoint_dir = self.output_dir / "checkpoints"
+        self.checkpoint_dir = self.output_dir / CHECKPOINTS_FOLDER
 
     # -- the loop -------------------------------------------------------------------------------------------
 
