@@ -1,4 +1,4 @@
-"""The `hfgen` command line: `hfgen train|sample|evaluate|zoo|push|demo ...`. Each command parses its options with HfArgumentParser."""
+"""The `hfgen` command line: `hfgen train|sample|evaluate|zoo|push|push-space|demo ...`. Each command parses its options with HfArgumentParser."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ commands:
   evaluate <model> FID, KID, precision/recall, bits/dim of a trained model; prints a table, writes JSON
   zoo              train every family on one dataset, evaluate all with the same code, write a report
   push <folder> <owner/name>
-                   upload a trained folder (weights, configs, card, images) to the Hub
+                   upload a trained folder (weights, configs, card, images, remote code) to the Hub
+  push-space <space> <owner/name>
+                   deploy a Space (a family's demo or `zoo`) with this hfgen's wheel; --model REPO
   demo <space>     serve a Gradio Space locally (127.0.0.1): a family's demo or `zoo`; --model PATH_OR_REPO, --port N
 
 `hfgen <command> --help` lists a command's options."""
@@ -72,13 +74,19 @@ def _push(argv: list[str]) -> None:
 
     from .hub.push import PushArguments, push_folder
 
-    positional = []
-    while argv and not argv[0].startswith("-") and len(positional) < 2:
-        positional, argv = [*positional, argv[0]], argv[1:]
     parser = ArgumentParser(PushArguments, prog="hfgen push")
-    flags = [*(["--folder", positional[0]] if positional else []), *(["--repo_id", positional[1]] if len(positional) > 1 else [])]
-    (args,) = parser.parse_args_into_dataclasses(args=[*flags, *argv])
+    (args,) = parser.parse_args_into_dataclasses(args=_positionals(argv, "folder", "repo_id"))
     print(f"pushed {args.folder} to {push_folder(args)}")
+
+
+def _push_space(argv: list[str]) -> None:
+    from .training.arguments import ArgumentParser
+
+    from .hub.push_space import PushSpaceArguments, push_space
+
+    parser = ArgumentParser(PushSpaceArguments, prog="hfgen push-space")
+    (args,) = parser.parse_args_into_dataclasses(args=_positionals(argv, "space", "repo_id"))
+    print(f"deployed spaces/{args.space} to {push_space(args)}")
 
 
 def _demo(argv: list[str]) -> None:
@@ -92,6 +100,16 @@ def _demo(argv: list[str]) -> None:
     launch(build_demo(argv[0], args.model), args.host, args.port)
 
 
+def _positionals(argv: list[str], *names: str) -> list[str]:
+    """`hfgen push out/model you/model --flags` -> `--folder out/model --repo_id you/model --flags`."""
+    flags = []
+    for name in names:
+        if not argv or argv[0].startswith("-"):
+            break
+        flags, argv = [*flags, f"--{name}", argv[0]], argv[1:]
+    return [*flags, *argv]
+
+
 def _positional_model(argv: list[str]) -> list[str]:
     """`hfgen sample out/model --flags` -> `--model out/model --flags` (the model is the first positional)."""
     if argv and not argv[0].startswith("-"):
@@ -99,7 +117,10 @@ def _positional_model(argv: list[str]) -> list[str]:
     return argv
 
 
-COMMANDS = {"train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _zoo, "push": _push, "demo": _demo}
+COMMANDS = {
+    "train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _zoo, "push": _push, "push-space": _push_space,
+    "demo": _demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

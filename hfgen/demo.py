@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -74,6 +75,16 @@ def demo_names() -> list[str]:
 def resolve_model(name: str, model: str | None = None) -> str:
     """The model a Space loads: the argument, else `$HFGEN_MODEL`, else the default Hub repo."""
     return model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL.format(name=name)
+
+
+def space_model(app_file: str) -> str | None:
+    """The model a Space's app.py serves: `$HFGEN_MODEL`, else the first of its card's `models:` (which
+    `hfgen push-space --model` sets); None leaves it to `resolve_model`."""
+    from huggingface_hub import SpaceCard
+
+    readme = Path(app_file).with_name("README.md")
+    models = SpaceCard.load(readme).data.models if readme.is_file() else None
+    return os.environ.get(MODEL_ENV) or next(iter(models or []), None)
 
 
 def build_demo(name: str, model: str | None = None) -> gr.Blocks:
@@ -207,7 +218,6 @@ def png_file(image: Image.Image) -> str:
     import hashlib
     import io
     import tempfile
-    from pathlib import Path
 
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

@@ -302,7 +302,7 @@ INPUT_FOLDERS = {"resume_from_checkpoint", "dataset", "data_dir", "init_from", "
 INPUT_FILES = {"unet_config", "reconstruct", "inception_weights"}
 OUTPUT_FOLDERS = {"output_dir"}
 OUTPUT_FILES = {"output"}
-NAMES = {"lr_scheduler_type", "device"}  # validated against a fixed set of names
+NAMES = {"lr_scheduler_type", "device", "space"}  # validated against a fixed set of names
 REPO_IDS = {"hub_model_id", "repo_id"}
 FREE_TEXT = {"prompt", "commit_message", "revision", "host"}  # any text is valid (a branch name, an address)
 
@@ -313,6 +313,7 @@ def command_dataclasses() -> dict[str, tuple[list[str], tuple[type, ...]]]:
     from hfgen.evaluation import EvaluateArguments
     from hfgen.evaluation.zoo import ZooArguments
     from hfgen.hub.push import PushArguments
+    from hfgen.hub.push_space import PushSpaceArguments
     from hfgen.sampling import SampleArguments
     from hfgen.training.arguments import DataArguments, TrainingArguments
 
@@ -320,6 +321,7 @@ def command_dataclasses() -> dict[str, tuple[list[str], tuple[type, ...]]]:
                 for family in families()}
     return commands | {"sample": (["sample"], (SampleArguments,)), "evaluate": (["evaluate"], (EvaluateArguments,)),
                        "zoo": (["zoo"], (ZooArguments,)), "push": (["push"], (PushArguments,)),
+                       "push-space": (["push-space"], (PushSpaceArguments,)),
                        "demo": (["demo", "vae"], (DemoArguments,))}
 
 
@@ -369,6 +371,7 @@ def sweep_cases(tmp: Path, model: Path, prerequisites: dict[str, Path] | None = 
              "sample": [str(model), "--output", str(out / "s.png"), "--num_images", "2"],
              "evaluate": [str(model), "--output", str(out / "e.json")],
              "push": [str(model), "hfgen-test/sweep"],
+             "push-space": ["vae", "hfgen-test/sweep-space"],
              "demo": ["--model", str(model)]}
     cases = []
     for command, (prefix, classes) in command_dataclasses().items():
@@ -432,6 +435,7 @@ def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, prerequisite_mod
     monkeypatch.setattr(evaluate_module, "Evaluator", accepted)
     monkeypatch.setattr(zoo_module, "run_zoo", accepted)
     monkeypatch.setattr(importlib.import_module("hfgen.hub.push"), "push_folder", accepted)
+    monkeypatch.setattr(importlib.import_module("hfgen.hub.push_space"), "push_space", accepted)
     monkeypatch.setattr(importlib.import_module("hfgen.demo"), "build_demo", accepted)
     (tmp_path / "a_file.txt").write_text("not what was asked for")
     cases = sweep_cases(tmp_path, tiny_model, prerequisite_models)

@@ -226,6 +226,62 @@ def test_hfgen_demo_serves_a_space_and_refuses_unknown_ones(models, tmp_path):
         server.wait(timeout=30)
 
 
+FRESH_VENV_HIDES = ("hfgen", "__editable__", "_hfgen", "hfgen-")
+"""Entries of this environment's site-packages a "fresh" virtualenv must not see: the hfgen installed here."""
+
+
+def fresh_virtualenv(folder: Path) -> Path:
+    """A new virtualenv that sees this environment's packages (torch, gradio, ... - nothing is downloaded) but not
+    its hfgen; returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)  # pip: this one's
+    site_packages = Path(next(p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()))
+    shadow = folder / "installed-here"
+    shadow.mkdir()
+    for entry in site_packages.iterdir():
+        if not entry.name.startswith(FRESH_VENV_HIDES) and entry.suffix != ".pth":
+            (shadow / entry.name).symlink_to(entry)
+    (next((folder / "lib").glob("python3*")) / "site-packages" / "installed-here.pth").write_text(f"{shadow}\n")
+    return folder / "bin" / "python"
+
+
+@pytest.mark.slow
+def test_push_space_deploys_a_space_that_installs_and_starts_in_a_fresh_virtualenv(models, hub_server, hub_client, tmp_path):
+    assert hub_client.cli("push", models["vae"], "hfgen-test/space-vae")[0] == 0
+    code, stdout, stderr = hub_client.cli("push-space", "vae", "hfgen-test/vae-demo", "--model", "hfgen-test/space-vae")
+    assert code == 0, stderr[-3000:]
+    space = tmp_path / "space"
+    code, _, stderr = hub_client.run(
+        f"from huggingface_hub import snapshot_download\nsnapshot_download('hfgen-test/vae-demo', repo_type='space', local_dir={str(space)!r})"
+    )
+    assert code == 0, stderr[-3000:]
+    assert SpaceCard.load(space / "README.md").data.models == ["hfgen-test/space-vae"]
+    wheel = next(space.glob("hfgen-*.whl"))
+    assert f"./{wheel.name}" in (space / "requirements.txt").read_text().splitlines()
+
+    python = fresh_virtualenv(tmp_path / "venv")
+    env = {**subprocess_env(), **hub_server.client_env(), "GRADIO_SERVER_NAME": "127.0.0.1"}
+    env.pop(MODEL_ENV, None)  # the model comes from the Space card, as on the Hub
+    env.pop("PYTHONPATH", None)  # and hfgen from the wheel only
+    imports = subprocess.run([python, "-c", "import hfgen"], capture_output=True, cwd=tmp_path, env=env)
+    assert imports.returncode != 0  # nothing of hfgen yet
+    # as Spaces do: pip install -r requirements.txt in the Space's folder (offline: all but hfgen is there already)
+    installed = subprocess.run([python, "-m", "pip", "install", "--no-index", "-q", "-r", "requirements.txt"],
+                               cwd=space, capture_output=True, text=True, env=env)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    where = subprocess.run([python, "-c", "import hfgen; print(hfgen.__file__)"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert where.stdout.startswith(str(tmp_path / "venv")), where
+
+    port, log = free_port(), tmp_path / "space.log"
+    app = subprocess.Popen([python, "app.py"], cwd=space, env={**env, "GRADIO_SERVER_PORT": str(port)},
+                           stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}/", log)
+        image(Client(f"http://127.0.0.1:{port}/", verbose=False).predict(1, 4, api_name="/sample"))
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+
+
 # A real browser.
 
 BROWSER_CHECKS = {

@@ -9,7 +9,8 @@ token, someone else's namespace, no network - is one line naming the fix, and th
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,15 +90,7 @@ def push_folder(args: PushArguments) -> str:
         raise FileNotFoundError(f"{args.folder!r} has no model_index.json or config.json: pass a folder written by `hfgen train`.")
 
     checkpoint = newest_checkpoint(folder) if args.include_checkpoints else None
-    token = require_token()
-    api = HfApi(token=token)
-    try:
-        api.whoami()
-    except HfHubHTTPError as error:
-        raise _push_error(error, args, token, "the Hub rejected the token: log in again with `hf auth login` or set a valid HF_TOKEN") from None
-    except OSError as error:
-        raise _push_error(error, args, token, f"could not reach {constants.ENDPOINT}: check the network or HF_ENDPOINT") from None
-    try:
+    with writing_to_hub(args.folder, args.repo_id) as api:
         api.create_repo(args.repo_id, private=args.private, exist_ok=True)
         if (folder / TRAINING_ARGS_FILE).is_file():  # an hfgen run: its card, naming this repo in the snippets
             write_card(folder, args.repo_id)
@@ -116,21 +109,37 @@ def push_folder(args: PushArguments) -> str:
                 revision=CHECKPOINT_BRANCH, commit_message=f"Training state at {checkpoint.name}",
                 allow_patterns=CHECKPOINT_PATTERNS,
             )
-    except HFValidationError as error:
-        raise ValueError(f"Invalid Hub repo id {args.repo_id!r}: {error}") from None
-    except HfHubHTTPError as error:
-        status = error.response.status_code if error.response is not None else None
-        if status in (401, 403):
-            fix = f"you cannot write to {args.repo_id!r}: push under your own user name or an organization you belong to"
-        else:
-            fix = "the Hub refused the upload"
-        raise _push_error(error, args, token, fix) from None
-    except OSError as error:
-        raise _push_error(error, args, token, f"could not reach {constants.ENDPOINT}: check the network or HF_ENDPOINT") from None
     return commit.commit_url
 
 
-def _push_error(error: Exception, args: PushArguments, token: str, fix: str) -> OSError:
+@contextmanager
+def writing_to_hub(source: str, repo_id: str) -> Iterator[HfApi]:
+    """An `HfApi` with the user's token, checked; whatever fails inside - a rejected token, someone else's
+    namespace, no network - becomes one line naming the fix, and never shows the token."""
+    token = require_token()
+    api = HfApi(token=token)
+    try:
+        api.whoami()
+    except HfHubHTTPError as error:
+        raise _push_error(error, source, repo_id, token, "the Hub rejected the token: log in again with `hf auth login` or set a valid HF_TOKEN") from None
+    except OSError as error:
+        raise _push_error(error, source, repo_id, token, f"could not reach {constants.ENDPOINT}: check the network or HF_ENDPOINT") from None
+    try:
+        yield api
+    except HFValidationError as error:
+        raise ValueError(f"Invalid Hub repo id {repo_id!r}: {error}") from None
+    except HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else None
+        if status in (401, 403):
+            fix = f"you cannot write to {repo_id!r}: push under your own user name or an organization you belong to"
+        else:
+            fix = "the Hub refused the upload"
+        raise _push_error(error, source, repo_id, token, fix) from None
+    except OSError as error:
+        raise _push_error(error, source, repo_id, token, f"could not reach {constants.ENDPOINT}: check the network or HF_ENDPOINT") from None
+
+
+def _push_error(error: Exception, source: str, repo_id: str, token: str, fix: str) -> OSError:
     """One line: what failed and the fix, with the server's first line - and never the token."""
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return OSError(f"Could not push {args.folder!r} to {args.repo_id!r}: {fix} ({detail.replace(token, '***')}).")
+    return OSError(f"Could not push {source!r} to {repo_id!r}: {fix} ({detail.replace(token, '***')}).")
