@@ -29,7 +29,7 @@ from helpers import REPO_ROOT, run_hfgen, subprocess_env
 from hfgen.cli import main
 from hfgen.demo import DISPLAY_SIDE, MODEL_ENV, demo_names, launch
 
-SPACES = ("diffusion", "vae", "gan", "autoregressive", "zoo")
+SPACES = ("diffusion", "latent-diffusion", "vae", "gan", "autoregressive", "zoo")
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "spaces"
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -120,11 +120,12 @@ def test_every_space_folder_is_deployable_as_it_is():
         assert (card.sdk, card.sdk_version, card.app_file) == ("gradio", gradio.__version__, "app.py"), name
         assert card.title and card.models and len(card.get("short_description", "")) <= 60, name
         assert "hfgen" in (folder / "requirements.txt").read_text(), name
-        assert f'build_demo("{name}")' in (folder / "app.py").read_text(), name
+        assert f'build_demo("{name}", space_model(__file__))' in (folder / "app.py").read_text(), name
 
 
-def test_diffusion_space(clients):
-    client = clients["diffusion"]
+@pytest.mark.parametrize("space", ["diffusion", "latent-diffusion"])
+def test_diffusion_space(clients, space):
+    client = clients[space]
     grid = image(client.predict(0, 4, "ddim", 10, -1, 3.0, api_name="/sample"))
     assert grid.size[0] == grid.size[1]  # 4 images: a 2x2 grid
     forward, reverse = client.predict(0, 6, 1, "dpmsolver", 10, -1, 3.0, api_name="/trajectory")
@@ -287,6 +288,7 @@ def test_push_space_deploys_a_space_that_installs_and_starts_in_a_fresh_virtuale
 BROWSER_CHECKS = {
     # Space: (button that generates, labels of controls that must be there, outputs that appear)
     "diffusion": ("Generate", ["seed", "images", "sampler", "denoising steps"], 1),
+    "latent-diffusion": ("Generate", ["seed", "images", "sampler", "denoising steps"], 1),
     "vae": ("Generate", ["seed", "images"], 1),
     "gan": ("Generate", ["seed", "images", "truncation (1 = none)"], 1),
     "autoregressive": ("Complete", ["real test image #", "known top rows", "seed", "temperature"], 1),
@@ -298,6 +300,7 @@ BROWSER_CHECKS = {
 SECOND_VIEWS = {
     # Space: (tab, button, output images that appear) - the view the Space exists to teach, screenshot too.
     "diffusion": ("Trajectory", "Noise and denoise", 16),
+    "latent-diffusion": ("Trajectory", "Noise and denoise", 16),
 }
 
 

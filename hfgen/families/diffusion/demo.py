@@ -23,13 +23,14 @@ SCHEDULER_NAMES = {"dpmsolver": "DPM-Solver++", "ddim": "DDIM", "ddpm": "DDPM"}
 def forward_noising(
     pipe: DiffusionImagePipeline, image: torch.Tensor, num_frames: int, generator: torch.Generator
 ) -> list[tuple[torch.Tensor, str]]:
-    """q(x_t | x_0) at `num_frames` timesteps from 0 to T - 1 with one noise draw: (frame (C, H, W) in [0, 1], caption)."""
+    """q(x_t | x_0) at `num_frames` timesteps from 0 to T - 1 with one noise draw: (frame (C, H, W) in [0, 1], caption).
+    The noise goes where the model denoises - pixels, or a latent diffusion's latents, decoded for display."""
     schedule = DDPMScheduler.from_config(pipe.scheduler.config)  # the training schedule, whatever the sampler
     last = schedule.config.num_train_timesteps - 1
     timesteps = torch.linspace(0, last, num_frames).round().long()  # (F,)
-    clean = image[None].expand(num_frames, -1, -1, -1) * 2 - 1  # (F, C, H, W) in [-1, 1]
+    clean = pipe.encode_images(image[None] * 2 - 1).expand(num_frames, -1, -1, -1)  # (F, c, h, w)
     noise = torch.randn(clean[:1].shape, generator=generator).expand_as(clean)
-    noisy = schedule.add_noise(clean, noise, timesteps)
+    noisy = pipe.decode_latents(schedule.add_noise(clean, noise, timesteps))
     return [((frame.clamp(-1, 1) + 1) / 2, f"t={t}" if t else "data") for frame, t in zip(noisy, timesteps.tolist())]
 
 
@@ -56,10 +57,11 @@ def reverse_process(
 
 
 def build_demo(model: str) -> gr.Blocks:
+    """The Space of a diffusion model - pixel or latent (its pipeline says where the noise goes)."""
     pipe = load_pipeline(model)
     pipe.set_progress_bar_config(disable=True)
-    config = pipe.unet.config
-    real, real_labels, class_names = test_images(model, config.sample_size, config.in_channels)
+    channels, side, _ = pipe.image_shape
+    real, real_labels, class_names = test_images(model, side, channels)
     conditional = pipe.num_classes is not None
 
     def sampler(scheduler: str) -> DiffusionImagePipeline:
@@ -99,13 +101,18 @@ def build_demo(model: str) -> gr.Blocks:
             gr.Slider(1.0, 10.0, value=3.0, step=0.5, label="classifier-free guidance", visible=conditional),
         ]
 
-    with gr.Blocks(title="hfgen diffusion") as demo:
+    unet = pipe.unet.config
+    latent = pipe.image_shape != (unet.in_channels, unet.sample_size, unet.sample_size)  # noise in a VAE's latents
+    with gr.Blocks(title="hfgen latent diffusion" if latent else "hfgen diffusion") as demo:
         header(
-            "Diffusion: a noise schedule and a denoiser",
+            "Latent diffusion: denoising in an autoencoder's latent space" if latent else "Diffusion: a noise schedule and a denoiser",
             model,
             "Training adds Gaussian noise to real images at a random step t of a fixed schedule and teaches a UNet to "
             "predict that noise. Sampling runs the other way: start from pure noise and remove a little at each step. "
-            "Fewer steps with a smarter sampler (DPM-Solver++, DDIM) give nearly the quality of DDPM's 1000.",
+            "Fewer steps with a smarter sampler (DPM-Solver++, DDIM) give nearly the quality of DDPM's 1000."
+            + (f" Here the images are first encoded by a VAE into {unet.in_channels} x {unet.sample_size} x "
+               f"{unet.sample_size} latents: the noise and the denoising happen there, and every frame is decoded."
+               if latent else ""),
         )
         with gr.Tab("Sample"):
             with gr.Row():

@@ -105,6 +105,17 @@ class DiffusionImagePipeline(StepCallbacksMixin, HfgenPipeline):
         latent diffusion overrides this to decode with its autoencoder."""
         return latents
 
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) in [-1, 1] -> what the denoising loop works on (the inverse of `decode_latents`):
+        the images themselves here, where the forward process adds its noise."""
+        return images
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images it generates."""
+        side = self.unet.config.sample_size
+        return (self.unet.config.out_channels, side, side)
+
     @property
     def num_classes(self) -> int | None:
         """Classes the UNet is conditioned on (None when unconditional)."""

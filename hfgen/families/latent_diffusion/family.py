@@ -35,4 +35,5 @@ FAMILY = Family(
         "full": ZooPlan(40000, (), spatial_vae(30000, "--block_out_channels", "32", "64", "--latent_channels", "4", "--beta", "0.1")),
     },
     sampling_options=scheduler_options,
+    demo="hfgen.families.diffusion.demo:build_demo",  # the same Space: the pipeline says where the noise goes
 )

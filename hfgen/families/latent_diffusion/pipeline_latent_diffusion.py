@@ -39,6 +39,15 @@ class LatentDiffusionPipeline(DiffusionImagePipeline):
         """Scaled latents (B, c, h, w) -> E[x | z] of the VAE's decoder, (B, C, H, W) in [-1, 1]."""
         return self.vae.decode(latents / self.vae.config.scaling_factor)
 
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (B, C, H, W) in [-1, 1] -> the scaled posterior means the UNet was trained to denoise."""
+        return self.vae.encode(images).mean.view(-1, *self.vae.config.latent_shape) * self.vae.config.scaling_factor
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        config = self.vae.config
+        return (config.num_channels, config.image_size, config.image_size)
+
 
 def check_latent_unet(vae: VAEModel, unet: UNet2DModel) -> None:
     """A UNet that fits the VAE's latent map, or a ValueError that names the mismatch and the fix."""
