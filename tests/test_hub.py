@@ -168,6 +168,15 @@ def test_pushed_repos_load_without_hfgen(trained, hub_server, hub_client, tmp_pa
                 for key, value in weights.items():
                     torch.testing.assert_close(value, expected[key], rtol=0, atol=0, msg=f"{name}/{component}/{key}")
         assert auto_classes == {"AutoModel", "AutoModelForImageClassification", "AutoModelForCausalLM"}
+        # `custom_pipeline=` a local file: hfgen's folder as saved (diffusers' UNet and scheduler), the exported class
+        pipeline_file = tmp_path / "diffusion" / f"{export_remote_code(trained['diffusion'], tmp_path / 'diffusion')['_class_name'][0]}.py"
+        out = str(tmp_path / "custom.safetensors")
+        code, _, stderr = plain.run(
+            PLAIN_DIFFUSERS_SAMPLE.format(repo=str(trained["diffusion"]), out=out, components={}).replace(
+                "trust_remote_code=True)", f"trust_remote_code=True, custom_pipeline={str(pipeline_file)!r})", 1)
+        )
+        assert code == 0, stderr[-3000:]
+        torch.testing.assert_close(load_file(out)["images"], sample_tensors(load_pipeline(str(trained["diffusion"])), "diffusion"), rtol=0, atol=1e-5)
         for name in trained:  # each card's own "without hfgen" snippet runs as written (one image instead of 16)
             card = git(repo_path(hub_server.root, "model", f"hfgen-test/plain-{name}"), "show", "main:README.md")
             snippet = card.split("Without hfgen", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
