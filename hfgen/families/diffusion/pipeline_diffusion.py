@@ -17,8 +17,8 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from ...callbacks import StepCallback, StepCallbacksMixin
 from ...images import OutputType, postprocess
-from ...pipeline_base import HfgenPipeline
 from ...labels import ClassLabels, batch_and_class_labels, class_label_tensor
+from ...pipeline_base import HfgenPipeline
 from .likelihood import variational_bound
 
 SCHEDULERS: dict[str, type[SchedulerMixin]] = {
