@@ -382,6 +382,15 @@ class Trainer:
             self._write_samples(self.output_dir / Path(SAMPLE_GRID_FILE).stem, step)
         else:
             self.accelerator.wait_for_everyone()  # pairs with the one inside _write_samples
+        self._end_training()
+
+    def _end_training(self) -> None:
+        """Drop the DDP wrappers, then the process group. In the other order the last reference to a gloo group is
+        a wrapper's reducer, whose destructor joins gloo's worker threads with the GIL held while a worker may wait
+        for the GIL to free a tensor: a deadlock (pytorch#56297), seen at exit of a 2-process run under load.
+        `destroy_process_group` destroys the group with the GIL released."""
+        self.modules = PreparedModules({name: self.modules.unwrapped(name) for name in self.modules}, lambda module: module)
+        self.accelerator.free_memory()  # accelerate's own references to the wrappers (and a gc pass)
         self.accelerator.end_training()
 
 
