@@ -146,6 +146,8 @@ def load_pipeline(
     `pipeline_class` (what `GANPipeline.from_pretrained` passes) must be the saved class or one of its bases. A repo
     pushed with remote code loads with hfgen's installed classes: its code is neither downloaded nor run.
     """
+    if not kwargs.pop("use_safetensors", True):
+        raise ValueError("hfgen loads safetensors only and never unpickles weights: drop use_safetensors=False.")
     index = read_model_index(path, revision)
     family = family_of_folder(index, None)
     class_name = pipeline_class_name(index)
