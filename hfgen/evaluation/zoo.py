@@ -48,7 +48,8 @@ BUDGETS: dict[str, Budget] = {
         num_samples=2000,
         likelihood=LikelihoodSettings(iwae_samples=1000, bpd_timesteps=100),
     ),
-    # About two hours on 2 CPU cores on Fashion-MNIST (scripts/zoo_fashion_mnist.sh): short trainings, fewer samples.
+    # Fashion-MNIST on 2 CPU cores (scripts/zoo_fashion_mnist.sh): short trainings, fewer samples. Timed in part: ~3.5 h,
+    # the autoregressive model's 1,000 steps on 784-pixel sequences alone ~70 min (README).
     "cpu": Budget(
         training=("--train_batch_size", "64", "--logging_steps", "50", "--lr_warmup_steps", "200"),
         num_samples=1000,
@@ -70,7 +71,7 @@ class ZooArguments:
     output_dir: str = field(default="zoo-report", metadata={"help": "Where models, figures and README.md are written."})
     budget: Literal["tiny", "laptop", "cpu", "full"] = field(
         default="laptop",
-        metadata={"help": "tiny: seconds (tests); laptop: minutes per family on digits; cpu: ~2 h of 2 cores on "
+        metadata={"help": "tiny: seconds (tests); laptop: minutes per family on digits; cpu: ~3.5 h of 2 cores on "
                   "Fashion-MNIST; full: GPU/hours."},
     )
     families: list[str] | None = field(default=None, metadata={"help": "Families to train (default: all available)."})
