@@ -20,7 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
 
 from ..families import Family, get_family
-from .components import auto_class_of, hub_component
+from .components import auto_class_of, hub_components
 from ..training.trainer import LOG_FILE, RUN_INFO_FILE, SAMPLE_GRID_FILE, TRAINING_ARGS_FILE
 
 CARD_FILE = "README.md"
@@ -94,11 +94,12 @@ def render_card(folder: Path, repo_id: str | None = None) -> ModelCard:
     family: Family = get_family(arguments["family"])
     run_info = json.loads((folder / RUN_INFO_FILE).read_text()) if (folder / RUN_INFO_FILE).is_file() else {}
     dataset = arguments["data"]["dataset"]
-    modality = "pixels" if (folder / "model_index.json").is_file() else "text"  # what was trained, not the flag ("auto")
+    index = json.loads((folder / "model_index.json").read_text()) if (folder / "model_index.json").is_file() else None
+    modality = "pixels" if index is not None else "text"  # what was trained, not the flag ("auto")
     pipeline_tag = PIPELINE_TAGS[modality]
     model_id = repo_id or f"<owner>/{folder.name}"
     results = json.loads((folder / EVAL_RESULTS_FILE).read_text()) if (folder / EVAL_RESULTS_FILE).is_file() else None
-    library = "diffusers" if (folder / "model_index.json").is_file() else "transformers"
+    library = "diffusers" if index is not None else "transformers"
     card_data = ModelCardData(
         model_name=model_id,
         library_name=library,
@@ -114,7 +115,7 @@ def render_card(folder: Path, repo_id: str | None = None) -> ModelCard:
 
         loss_figure({family.name: log}, curve)
     counts = parameter_counts(folder)
-    pipeline_class = _pipeline_class_name(folder)
+    pipeline_class = index["_class_name"] if index is not None else None
     return ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
@@ -122,7 +123,8 @@ def render_card(folder: Path, repo_id: str | None = None) -> ModelCard:
         family=family,
         usage=jinja2.Template(family.card_usage).render(model_id=model_id, pipeline_class=pipeline_class),
         pipeline_class=pipeline_class,
-        remote_components=_remote_components(folder),
+        # component -> the transformers Auto class that loads it from the pushed repo's code (hub/remote_code.py)
+        remote_components={name: auto_class_of(cls) for name, cls in hub_components(index or {}).items()},
         parameters=counts,
         total_parameters=sum(counts.values()),
         model_config=_component_configs(folder),
@@ -136,19 +138,6 @@ def render_card(folder: Path, repo_id: str | None = None) -> ModelCard:
         results=results,
         metric_names=METRICS,
     )
-
-
-def _remote_components(folder: Path) -> dict[str, str]:
-    """Component -> the transformers Auto class that loads it from the pushed repo's code (hub/remote_code.py)."""
-    index = folder / "model_index.json"
-    specs = json.loads(index.read_text()).items() if index.is_file() else []
-    classes = {name: hub_component(spec[1]) for name, spec in specs if isinstance(spec, list) and not name.startswith("_")}
-    return {name: auto_class_of(component_class) for name, component_class in classes.items() if component_class is not None}
-
-
-def _pipeline_class_name(folder: Path) -> str | None:
-    index = folder / "model_index.json"
-    return json.loads(index.read_text())["_class_name"] if index.is_file() else None
 
 
 def _component_configs(folder: Path) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,9 @@ like the folder it was pushed from. The pipeline class itself is looked up by na
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import diffusers
 from diffusers.pipelines.pipeline_loading_utils import LOADABLE_CLASSES
 
@@ -47,6 +50,8 @@ def auto_class_of(component_class: type) -> str:
     return _AUTO_CLASSES.get(component_class, "AutoModel")
 
 
-def hub_component(class_name: str) -> type | None:
-    """The registered hfgen component class called `class_name`, or None for any other class."""
-    return _COMPONENTS.get(class_name)
+def hub_components(index: Mapping[str, Any]) -> dict[str, type]:
+    """Component name -> registered hfgen class, for the components of a model_index.json (as hfgen saves it, or
+    exported with remote code) that are hfgen's own; diffusers' and transformers' components are left out."""
+    classes = {name: _COMPONENTS.get(spec[1]) for name, spec in index.items() if isinstance(spec, list) and not name.startswith("_")}
+    return {name: component_class for name, component_class in classes.items() if component_class is not None}

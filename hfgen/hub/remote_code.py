@@ -30,7 +30,7 @@ from typing import Any
 
 from ..families import family_of_folder, pipeline_class_name
 from ..pipeline_base import HfgenPipeline
-from .components import auto_class_of, hub_component
+from .components import auto_class_of, hub_components
 
 PACKAGE = "hfgen"
 FUTURE_ANNOTATIONS = "from __future__ import annotations"
@@ -164,8 +164,7 @@ def export_remote_code(folder: Path, target: Path) -> dict[str, Any]:
     index = json.loads((folder / "model_index.json").read_text())
     family = family_of_folder(index, None)
     pipeline_class = next(cls for cls in family.pipelines if cls.__name__ == pipeline_class_name(index))
-    components = {name: hub_component(spec[1]) for name, spec in index.items() if isinstance(spec, list) and not name.startswith("_")}
-    components = {name: cls for name, cls in components.items() if cls is not None}
+    components = hub_components(index)
     target.mkdir(parents=True, exist_ok=True)
     exported = dict(index)
     rewritten = {"model_index.json"}
@@ -196,14 +195,9 @@ def export_remote_code(folder: Path, target: Path) -> dict[str, Any]:
 
 def native_index(index: dict[str, Any]) -> dict[str, Any]:
     """An exported model_index.json as hfgen saves it: hfgen's installed classes instead of the repo's code."""
-    native = dict(index)
+    native = dict(index) | {name: [cls.__module__, cls.__name__] for name, cls in hub_components(index).items()}
     if isinstance(index.get("_class_name"), list):
         native["_class_name"] = index["_class_name"][-1]
-    for name, spec in index.items():
-        if isinstance(spec, list) and not name.startswith("_") and spec[0] not in ("diffusers", "transformers"):
-            component_class = hub_component(spec[1])
-            if component_class is not None:
-                native[name] = [component_class.__module__, component_class.__name__]
     return native
 
 
