@@ -57,8 +57,20 @@ def test_floor_and_model_rows_share_n_and_carry_error_bars(extractor_cache, tmp_
     # one model, two decodings: the same likelihood, other samples
     mean, sample = rows["vae (decoder mean)"], rows["vae (decoder sample)"]
     assert mean["bits_per_dim"] == sample["bits_per_dim"] > 0
+    assert mean["bits_per_dim_error"] == sample["bits_per_dim_error"] > 0
     assert mean["nn_distance"] != sample["nn_distance"]
     assert " ± " in (tmp_path / "README.md").read_text()
+
+
+def test_bits_per_dim_on_a_seeded_subset_of_the_test_split(extractor_cache):
+    whole = Evaluator("digits", seed=0)
+    subset = Evaluator("digits", seed=0, likelihood_images=50).likelihood_test
+    assert len(subset) == 50 and torch.equal(subset, Evaluator("digits", seed=0, likelihood_images=50).likelihood_test)
+    assert not torch.equal(subset, whole.test[:50])  # random, not the first 50
+    indices = [int(torch.nonzero((whole.test == image).flatten(1).all(1))[0]) for image in subset]
+    assert len(set(indices)) == 50  # test images, none twice
+    assert not torch.equal(subset, Evaluator("digits", seed=1, likelihood_images=50).likelihood_test)
+    assert whole.likelihood_test is whole.test
 
 
 def test_the_floor_has_a_random_class_mix_and_no_duplicates():

@@ -40,7 +40,8 @@ def test_tiny_zoo_writes_every_row(extractor_cache, tmp_path, capsys):
         if name in model_rows:
             assert values["parameters"] != "n/a" and values["train time (s)"] != "n/a" and values["samples/s"] != "n/a"
         if name.split(" ")[0] in ("vae", "autoregressive"):
-            assert float(values["bits/dim ↓"]) > 0
+            bits, error = map(float, values["bits/dim ↓"].split(" ± "))
+            assert bits > 0 and error > 0
     assert (tmp_path / "samples.png").stat().st_size > 0
     assert (tmp_path / "loss_curves.png").stat().st_size > 0
     results = json.loads((tmp_path / "metrics.json").read_text())
@@ -60,3 +61,21 @@ def test_missing_families_are_reported_not_fatal(monkeypatch):
 def test_unknown_family_is_a_clear_error():
     with pytest.raises(ValueError, match="Unknown families \\['nope'\\]"):
         ZooArguments(families=["nope"])
+
+
+def test_a_stopped_zoo_continues_keeping_the_finished_runs(extractor_cache, tmp_path, capsys):
+    zoo = ["zoo", "--budget", "tiny", "--families", "gan", "--output_dir", str(tmp_path), "--num_samples", "32"]
+    weights = tmp_path / "models" / "gan" / "gan_generator" / "model.safetensors"
+    assert main(zoo) == 0
+    trained = json.loads((tmp_path / "metrics.json").read_text())["rows"]["gan"]["train_seconds"]
+    written = weights.stat().st_mtime_ns
+
+    assert main([*zoo, "--reuse_trained"]) == 0
+    assert "keeping gan (1/1)" in capsys.readouterr().out
+    assert weights.stat().st_mtime_ns == written  # not trained again
+    kept = json.loads((tmp_path / "metrics.json").read_text())["rows"]["gan"]["train_seconds"]
+    assert kept == pytest.approx(trained, abs=0.05)  # as recorded in run_info.json, to 0.1 s
+
+    assert main([*zoo, "--reuse_trained", "--max_steps", "3"]) == 0  # other options: another run, trained
+    assert "training gan (1/1)" in capsys.readouterr().out
+    assert weights.stat().st_mtime_ns != written

@@ -26,7 +26,7 @@ from ..training.arguments import (
 )
 from .baselines import floor_size, real_images, reference_samples
 from .feature_extractor import load_feature_extractor
-from .likelihood import bits_per_dim, has_likelihood, log_likelihood
+from .likelihood import bits_per_dim, bits_per_dim_error, has_likelihood, log_likelihood
 from .metrics import GenerativeMetrics, inception_fid
 
 COLUMNS = {
@@ -65,6 +65,9 @@ class EvaluateArguments:
         metadata={"help": "Diffusion: UNet terms of the variational bound, a stratified subsample of T - 1 (999: exact)."},
     )
     likelihood: bool = field(default=True, metadata={"help": "Compute test bits/dim where the family has a likelihood."})
+    likelihood_images: int | None = field(
+        default=None, metadata={"help": "Measure bits/dim on this many test images, a seeded random subset (default: all)."}
+    )
     subset_size: int | None = field(
         default=None,
         metadata={"help": "Images per KID subset and precision/recall manifold (default: min(1000, the floor row's half))."},
@@ -78,7 +81,9 @@ class EvaluateArguments:
     )
 
     def __post_init__(self) -> None:
-        require_positive(self, "num_samples", "batch_size", "steps", "iwae_samples", "bpd_timesteps", "subset_size")
+        require_positive(
+            self, "num_samples", "batch_size", "steps", "iwae_samples", "bpd_timesteps", "subset_size", "likelihood_images"
+        )
         require_seed(self)
         require_device("device", self.device)
         require_dataset("dataset", self.dataset)
@@ -134,9 +139,9 @@ def generate(
 
 def held_out_bits_per_dim(
     pipe: DiffusionPipeline, test: torch.Tensor, batch_size: int, options: dict[str, Any], seed: int = 0
-) -> float:
-    """Bits/dim of the test images (N, C, H, W) in [0, 1], batches split across processes; `options` go to the
-    pipeline's `log_likelihood`."""
+) -> tuple[float, float]:
+    """Bits/dim of the test images (N, C, H, W) in [0, 1] and its standard error, batches split across processes;
+    `options` go to the pipeline's `log_likelihood`."""
     with PartialState().split_between_processes(list(range(0, len(test), batch_size))) as mine:
         values = [
             log_likelihood(
@@ -144,7 +149,8 @@ def held_out_bits_per_dim(
             )
             for s in mine
         ]
-    return bits_per_dim(torch.cat(gather_object(values)), test[0].numel())
+    log_likelihoods = torch.cat(gather_object(values))
+    return bits_per_dim(log_likelihoods, test[0].numel()), bits_per_dim_error(log_likelihoods, test[0].numel())
 
 
 class Evaluator:
@@ -162,8 +168,10 @@ class Evaluator:
         subset_size: int | None = None,
         feature_extractor: str | None = None,
         inception_weights: str | None = None,
+        likelihood_images: int | None = None,
     ) -> None:
         self.dataset, self.seed, self.inception_weights = dataset, seed, inception_weights
+        self.likelihood_images = likelihood_images
         self.extractor = load_feature_extractor(dataset, data_dir, path=feature_extractor)
         self.train = real_images(dataset, "train", data_dir)  # (N, C, H, W) in [0, 1]
         self.test = real_images(dataset, "test", data_dir)
@@ -172,6 +180,15 @@ class Evaluator:
         self.grey_levels = describe_images(test, dataset).grey_levels  # the grid every bits/dim is counted on
         self.subset_size = subset_size
         self.metrics = GenerativeMetrics(self.extractor, self.train, seed=seed)
+
+    @property
+    def likelihood_test(self) -> torch.Tensor:
+        """The test images every bits/dim is measured on: all of them, or the same seeded random `likelihood_images`
+        of them for every family (a CPU budget's bounds on 10,000 images take too long)."""
+        if self.likelihood_images is None or self.likelihood_images >= len(self.test):
+            return self.test
+        chosen = torch.randperm(len(self.test), generator=torch.Generator().manual_seed(self.seed))[: self.likelihood_images]
+        return self.test[chosen.sort().values]
 
     def matched_subset_size(self, num_samples: int) -> int:
         """The one subset size of every row judged with `num_samples` samples per model."""
@@ -198,7 +215,9 @@ class Evaluator:
         pipe.set_progress_bar_config(disable=True)
         images, labels, seconds = generate(pipe, num_samples, batch_size, self.seed, **(options or {}))
         scored = likelihood_options is not None and has_likelihood(pipe)
-        bpd = held_out_bits_per_dim(pipe, self.test, batch_size, likelihood_options, self.seed) if scored else None
+        bpd, bpd_error = (
+            held_out_bits_per_dim(pipe, self.likelihood_test, batch_size, likelihood_options, self.seed) if scored else (None, None)
+        )
         if not PartialState().is_main_process:
             return None
         metrics = {
@@ -206,6 +225,7 @@ class Evaluator:
             "samples_per_second": num_samples / seconds,
             **self.metrics(images, labels, self.matched_subset_size(num_samples)),
             "bits_per_dim": bpd,
+            "bits_per_dim_error": bpd_error,
         }
         if self.inception_weights:
             metrics["fid_inception"] = inception_fid(self.train, images, self.inception_weights)
@@ -225,7 +245,7 @@ def format_value(key: str, value: Any, error: float | None = None) -> str:
         return f"{value / 1e6:.2f}M" if value >= 1e5 else f"{value:,}"
     if key in ("train_seconds", "samples_per_second"):
         return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
-    if error is not None:  # the value to the error bar's precision: 2 significant digits of the error
+    if error is not None and not math.isnan(error):  # the value to the error bar's precision: 2 significant digits of the error
         decimals = max(0, 1 - math.floor(math.log10(error))) if error > 0 else 3
         return f"{value:.{decimals}f} ± {error:.{decimals}f}"
     return f"{value:.3f}" if key in ("precision", "recall", "classifier_score") else f"{value:.4g}"
@@ -280,7 +300,8 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
     pipe = load_pipeline(args.model, args.revision).to(args.device or state.device)
     family = family_of_pipeline(pipe)
     evaluator = Evaluator(
-        dataset, args.data_dir, args.seed, args.subset_size, args.feature_extractor, args.inception_weights
+        dataset, args.data_dir, args.seed, args.subset_size, args.feature_extractor, args.inception_weights,
+        args.likelihood_images,
     )
     evaluation = evaluator.evaluate_pipeline(
         pipe, args.num_samples, args.batch_size, family.sampling_options(pipe, args.scheduler, args.steps),

@@ -22,6 +22,14 @@ def bits_per_dim(log_likelihood: torch.Tensor, dims: int) -> float:
     return float(-log_likelihood.double().mean() / (dims * math.log(2)))
 
 
+def bits_per_dim_error(log_likelihood: torch.Tensor, dims: int) -> float:
+    """Standard error of `bits_per_dim` over the images: how far another draw of test images (and of a bound's
+    random terms) would move it - not the gap between a bound and the true likelihood."""
+    if len(log_likelihood) < 2:
+        return math.nan
+    return float(log_likelihood.double().std() / math.sqrt(len(log_likelihood)) / (dims * math.log(2)))
+
+
 def has_likelihood(pipe: DiffusionPipeline) -> bool:
     return callable(getattr(pipe, "log_likelihood", None))
 

@@ -65,6 +65,8 @@ class LikelihoodSettings:
     grey_levels: int = 256
     """Grey levels of the data (17 for digits): the grid a continuous model's likelihood is discretised on, so
     every family's bits/dim counts the same outcomes."""
+    test_images: int | None = None
+    """Test images the bits/dim is measured on, the same seeded subset for every family (None: the whole split)."""
 
 
 @dataclass(frozen=True)

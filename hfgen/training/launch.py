@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -39,11 +39,52 @@ def parse_with_config_file(parser: ArgumentParser, argv: list[str]) -> tuple:
     return parser.parse_args_into_dataclasses(args=argv)
 
 
+def parse_run(family_name: str, argv: list[str]) -> tuple[TrainingArguments, DataArguments, Any]:
+    """`hfgen train <family>`'s options: (training, data, model) arguments."""
+    family = get_family(family_name)
+    parser = ArgumentParser((TrainingArguments, DataArguments, family.arguments), prog=f"hfgen train {family_name}")
+    return parse_with_config_file(parser, argv)
+
+
+def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) -> float | None:
+    """The train seconds of the finished run of exactly these options that their --output_dir already holds, or None.
+
+    A run is the same when its training_args.json records the same options (how it was started - fresh or resumed
+    - aside), it reached --max_steps on as many processes, and its weights are in place; `hfgen zoo --reuse_trained`
+    keeps such a folder instead of training it again.
+    """
+    from .checkpoints import ENTRY_FILES
+    from .trainer import RUN_INFO_FILE, TRAINING_ARGS_FILE
+
+    training, data, model = parse_run(family_name, argv)
+    folder = Path(training.output_dir)
+    try:
+        recorded = json.loads((folder / TRAINING_ARGS_FILE).read_text())
+        info = json.loads((folder / RUN_INFO_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    expected = json.loads(json.dumps({"training": training.to_dict(), **run_arguments(family_name, data, model)}, default=str))
+    for arguments in (recorded, expected):
+        for how_it_started in ("resume_from_checkpoint", "overwrite_output_dir"):
+            arguments.get("training", {}).pop(how_it_started, None)
+    finished = (
+        any((folder / name).is_file() for name in ENTRY_FILES)
+        and info.get("global_step") == training.max_steps
+        and info.get("num_processes") == num_processes
+        and "train_seconds" in info
+    )
+    return float(info["train_seconds"]) if finished and recorded == expected else None
+
+
+def run_arguments(family_name: str, data: DataArguments, model: Any) -> dict[str, Any]:
+    """What training_args.json records next to the training arguments."""
+    return {"family": family_name, "data": asdict(data), "model": asdict(model)}
+
+
 def train(family_name: str, argv: list[str]) -> TrainOutput:
     """`hfgen train <family> [options]`: train one family with the shared loop and write its Hub-ready folder."""
     family = get_family(family_name)
-    parser = ArgumentParser((TrainingArguments, DataArguments, family.arguments), prog=f"hfgen train {family_name}")
-    training, data, model = parse_with_config_file(parser, argv)
+    training, data, model = parse_run(family_name, argv)
     if training.push_to_hub:  # fail now, not after hours of training
         from ..hub.push import require_token
 
@@ -54,8 +95,8 @@ def train(family_name: str, argv: list[str]) -> TrainOutput:
     from .trainer import Trainer
 
     objective = family.objective(model, data)
-    run_arguments = {"family": family_name, "data": asdict(data), "model": asdict(model)}
-    trainer = Trainer(objective, training, run_arguments, command=["hfgen", "train", family_name, *map(str, argv)])
+    command = ["hfgen", "train", family_name, *map(str, argv)]
+    trainer = Trainer(objective, training, run_arguments(family_name, data, model), command=command)
     output = trainer.train()
     if PartialState().is_main_process:
         publish(training, output.train_seconds)
