@@ -63,14 +63,15 @@ def test_unknown_family_is_a_clear_error():
         ZooArguments(families=["nope"])
 
 
-def test_a_stopped_zoo_continues_keeping_the_finished_runs(extractor_cache, tmp_path, capsys):
+def test_a_stopped_zoo_continues_keeping_the_finished_runs(extractor_cache, tmp_path, capsys, monkeypatch):
     zoo = ["zoo", "--budget", "tiny", "--families", "gan", "--output_dir", str(tmp_path), "--num_samples", "32"]
     weights = tmp_path / "models" / "gan" / "gan_generator" / "model.safetensors"
     assert main(zoo) == 0
     trained = json.loads((tmp_path / "metrics.json").read_text())["rows"]["gan"]["train_seconds"]
     written = weights.stat().st_mtime_ns
 
-    assert main([*zoo, "--reuse_trained"]) == 0
+    monkeypatch.chdir(tmp_path.parent)  # the same folder, spelled relative this time
+    assert main([*zoo, "--reuse_trained", "--output_dir", tmp_path.name]) == 0
     assert "keeping gan (1/1)" in capsys.readouterr().out
     assert weights.stat().st_mtime_ns == written  # not trained again
     kept = json.loads((tmp_path / "metrics.json").read_text())["rows"]["gan"]["train_seconds"]

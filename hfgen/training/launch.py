@@ -49,9 +49,10 @@ def parse_run(family_name: str, argv: list[str]) -> tuple[TrainingArguments, Dat
 def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) -> float | None:
     """The train seconds of the finished run of exactly these options that their --output_dir already holds, or None.
 
-    A run is the same when its training_args.json records the same options (how it was started - fresh or resumed
-    - aside), it reached --max_steps on as many processes, and its weights are in place; `hfgen zoo --reuse_trained`
-    keeps such a folder instead of training it again.
+    A run is the same when its training_args.json records the same options - aside from how it was started (fresh
+    or resumed) and how its folder was spelled then (relative, absolute, since moved) - it reached --max_steps on
+    as many processes, and its weights are in place; `hfgen zoo --reuse_trained` keeps such a folder instead of
+    training it again.
     """
     from .checkpoints import ENTRY_FILES
     from .trainer import RUN_INFO_FILE, TRAINING_ARGS_FILE
@@ -65,8 +66,8 @@ def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) 
         return None
     expected = json.loads(json.dumps({"training": training.to_dict(), **run_arguments(family_name, data, model)}, default=str))
     for arguments in (recorded, expected):
-        for how_it_started in ("resume_from_checkpoint", "overwrite_output_dir"):
-            arguments.get("training", {}).pop(how_it_started, None)
+        for not_the_run in ("resume_from_checkpoint", "overwrite_output_dir", "output_dir"):
+            arguments.get("training", {}).pop(not_the_run, None)
     finished = (
         any((folder / name).is_file() for name in ENTRY_FILES)
         and info.get("global_step") == training.max_steps
