@@ -8,7 +8,7 @@ import math
 import pytest
 
 from hfgen.cli import main
-from hfgen.evaluation.zoo import ZooArguments, available_families, table_rows as family_rows
+from hfgen.evaluation.zoo import ZooArguments, available_families, table_rows as family_rows, train_argv
 from hfgen.families import REGISTRY, family_names
 
 
@@ -80,3 +80,11 @@ def test_a_stopped_zoo_continues_keeping_the_finished_runs(extractor_cache, tmp_
     assert main([*zoo, "--reuse_trained", "--max_steps", "3"]) == 0  # other options: another run, trained
     assert "training gan (1/1)" in capsys.readouterr().out
     assert weights.stat().st_mtime_ns != written
+
+
+def test_a_family_plan_overrides_the_budget_flag_it_sets(tmp_path):
+    args = ZooArguments(dataset="fashion_mnist", budget="cpu")
+    own = train_argv(args, "autoregressive", tmp_path)  # its 300 steps warm up 50, not the budget's 200
+    assert own.count("--lr_warmup_steps") == 1 and own[own.index("--lr_warmup_steps") + 1] == "50"
+    shared = train_argv(args, "gan", tmp_path)
+    assert shared[shared.index("--lr_warmup_steps") + 1] == "200" and "--train_batch_size" in own

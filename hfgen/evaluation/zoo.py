@@ -30,7 +30,7 @@ class Budget:
     (`Family.zoo`, in its `family.py`)."""
 
     training: tuple[str, ...]
-    """Flags every family gets (batch size, logging)."""
+    """`--flag value` pairs every family gets (batch size, logging) unless its plan sets the flag."""
     num_samples: int
     likelihood: LikelihoodSettings
 
@@ -123,9 +123,15 @@ def train_argv(args: ZooArguments, family: str, output_dir: Path, plan: ZooPlan 
         "--dataset", args.dataset, *(["--data_dir", args.data_dir] if args.data_dir else []),
         "--output_dir", str(output_dir), "--overwrite_output_dir", "--seed", str(args.seed), "--max_steps", str(steps),
         "--sample_steps", str(steps), "--checkpointing_steps", str(steps),  # one final grid, no mid-run checkpoints
-        *BUDGETS[args.budget].training, *plan.flags,
+        *budget_flags(BUDGETS[args.budget], plan), *plan.flags,
         *([prerequisite.flag, str(prerequisite_folder(output_dir, prerequisite))] if prerequisite else []),
     ]
+
+
+def budget_flags(budget: Budget, plan: ZooPlan) -> list[str]:
+    """The budget's `--flag value` pairs that the family's plan does not set itself (its own warm-up, say)."""
+    pairs = zip(budget.training[::2], budget.training[1::2])
+    return [item for flag, value in pairs if flag not in plan.flags for item in (flag, value)]
 
 
 def prerequisite_folder(output_dir: Path, prerequisite: ZooPrerequisite) -> Path:
