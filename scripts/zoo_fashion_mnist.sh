@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The zoo on Fashion-MNIST (28x28, 60,000 train / 10,000 test), judged by the same code as the digits zoo.
 #
-# BUDGET=cpu (default): roughly 3.5 hours on 2 CPU cores - short trainings (diffusion 1,500 steps, VAE 3,000,
-#   GAN 3,000, autoregressive 1,000, batch 64), 1,000 samples per model, IWAE with 100 importance samples,
-#   the diffusion bound on 10 stratified timesteps. Timed in part (README, Fashion-MNIST): diffusion, VAE and
-#   GAN ~20 min each, the autoregressive model 4.1 s per step (~70 min), the VAE's IWAE bound > 12 min.
+# BUDGET=cpu (default): about two hours on 2 CPU cores (timed in the README, Fashion-MNIST) - short trainings
+#   (diffusion 1,500 steps, VAE 3,000, GAN 3,000, autoregressive 300 at 4.1 s a step, latent diffusion 1,500 on a
+#   3,000-step VAE; batch 64), 1,000 samples per model, bits/dim on 1,000 test images (IWAE with 100 importance
+#   samples, the diffusion bound on 10 stratified timesteps).
 #   Needs the IDX files: `apt-get install dataset-fashion-mnist` (or --data_dir DIR).
 #     OMP_NUM_THREADS=2 bash scripts/zoo_fashion_mnist.sh
+#   Stopped part-way? The same command plus --reuse_trained keeps the models that finished and trains the rest.
 # BUDGET=full: a real run (one GPU, or many hours of CPU): 30-40k steps at batch 128, 10,000 samples per model.
 #     BUDGET=full bash scripts/zoo_fashion_mnist.sh
 # N GPUs - training is data-parallel, sampling and likelihoods are split across processes and gathered:
