@@ -58,6 +58,7 @@ def test_floor_and_model_rows_share_n_and_carry_error_bars(extractor_cache, tmp_
     mean, sample = rows["vae (decoder mean)"], rows["vae (decoder sample)"]
     assert mean["bits_per_dim"] == sample["bits_per_dim"] > 0
     assert mean["bits_per_dim_error"] == sample["bits_per_dim_error"] > 0
+    assert mean["bits_per_dim_images"] == 300 and rows["*SMOTE*"].get("bits_per_dim_images") is None  # the whole test split
     assert mean["nn_distance"] != sample["nn_distance"]
     assert " ± " in (tmp_path / "README.md").read_text()
 

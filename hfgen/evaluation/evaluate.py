@@ -226,6 +226,7 @@ class Evaluator:
             **self.metrics(images, labels, self.matched_subset_size(num_samples)),
             "bits_per_dim": bpd,
             "bits_per_dim_error": bpd_error,
+            "bits_per_dim_images": len(self.likelihood_test) if scored else None,
         }
         if self.inception_weights:
             metrics["fid_inception"] = inception_fid(self.train, images, self.inception_weights)

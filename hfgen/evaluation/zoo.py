@@ -285,7 +285,8 @@ def write_report(
         "FID, KID: distances between feature distributions (lower is better). Precision: share of samples inside "
         "the real-data manifold (quality); recall: share of real images inside the samples' manifold (coverage) - "
         "Kynkäänniemi et al. 2019, k=3. NN dist.: RMS pixel distance of a sample to its nearest training image "
-        "(near 0: copying). bits/dim: test-set negative log-likelihood, for the families whose pipeline has one "
+        "(near 0: copying). bits/dim: negative log-likelihood of "
+        f"{len(evaluator.likelihood_test)} test images ± its standard error, for the families whose pipeline has one "
         "(n/a otherwise). Train time is wall-clock on this machine; samples/s includes the pipeline's whole "
         f"sampling loop (step-by-step samplers: DPM-Solver++, {args.steps} steps).",
         "",
