@@ -2,6 +2,7 @@
 
     python scripts/bench_autoregressive.py                        # generation (cached / uncached), training, MFU
     python scripts/bench_autoregressive.py --train_steps 2000     # + nanoGPT's CPU run on python-stdlib
+    python scripts/bench_autoregressive.py --pixels --gen_batch 100 --rounds 2   # 28x28 image sampling instead
 
 Both models get the same layers, heads, width, vocabulary and context, dropout 0, tied embeddings and SDPA
 attention; timings alternate between the two in rounds (median kept), so load on a shared machine hits both.
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from hfgen import HfgenGPTConfig, HfgenGPTForCausalLM
+from hfgen import HfgenGPTConfig, HfgenGPTForCausalLM, PixelGPTPipeline
 
 
 def build_models(args: argparse.Namespace) -> dict[str, torch.nn.Module]:
@@ -64,6 +65,38 @@ def generation_speed(model: torch.nn.Module, args: argparse.Namespace, use_cache
         return args.gen_batch * new / (time.perf_counter() - started)
 
     return run
+
+
+def pixel_sampling(args: argparse.Namespace) -> dict:
+    """Images/s of hfgen's `PixelGPTPipeline` (its own loop, a KV cache written in place) against GPT-2's `generate()`
+    drawing as many tokens per image (transformers' default cache, which concatenates), same layers and vocabulary."""
+    from hfgen.data.pixels import PixelVocabulary
+
+    vocabulary, pixels = PixelVocabulary(256), args.resolution**2
+    sizes = argparse.Namespace(**{**vars(args), "vocab_size": vocabulary.vocab_size, "context": pixels + 1})
+    models = {name: model.eval() for name, model in build_models(sizes).items()}
+    pipe = PixelGPTPipeline(model=models["hfgen"], resolution=args.resolution, channels=1, grey_levels=256)
+    pipe.set_progress_bar_config(disable=True)
+    prompt = vocabulary.first_tokens(None, args.gen_batch)
+
+    def ours() -> float:
+        started = time.perf_counter()
+        pipe(batch_size=args.gen_batch, generator=torch.Generator().manual_seed(0), output_type="pt")
+        return args.gen_batch / (time.perf_counter() - started)
+
+    @torch.no_grad()
+    def gpt2() -> float:
+        started = time.perf_counter()
+        models["gpt2"].generate(prompt, max_new_tokens=pixels, min_new_tokens=pixels, do_sample=True, top_k=0, pad_token_id=0)
+        return args.gen_batch / (time.perf_counter() - started)
+
+    speed = alternate({"hfgen": ours, "gpt2": gpt2}, args.rounds)
+    return {
+        "config": {k: getattr(args, k) for k in ("layers", "heads", "width", "resolution", "gen_batch", "rounds")},
+        "torch_threads": torch.get_num_threads(),
+        "images_per_second": speed,
+        "ratio_hfgen_over_gpt2": speed["hfgen"] / speed["gpt2"],
+    }
 
 
 def training_speed(model: torch.nn.Module, args: argparse.Namespace) -> Callable[[], float]:
@@ -157,9 +190,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--run_dir", default=None, help="Output folder of that run (default: a temporary one).")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is steadiest on a shared machine).")
     parser.add_argument("--output", default=None, help="Write the results as JSON here.")
+    parser.add_argument("--pixels", action="store_true", help="Time image sampling (a 256-level pixel model) instead.")
+    parser.add_argument("--resolution", type=int, default=28, help="--pixels: image side (28: Fashion-MNIST).")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.pixels:
+        return report(pixel_sampling(args), args.output)
 
     models = build_models(args)
     for model in models.values():
@@ -187,9 +224,13 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.train_steps:
         results["python_stdlib_run"] = full_run(args)
+    return report(results, args.output)
+
+
+def report(results: dict, output: str | None) -> dict:
     print(json.dumps(results, indent=2))
-    if args.output:
-        Path(args.output).write_text(json.dumps(results, indent=2))
+    if output:
+        Path(output).write_text(json.dumps(results, indent=2))
     return results
 
 

@@ -138,6 +138,20 @@ def test_bits_per_dim_is_the_mean_token_nll_and_matches_the_sampler_conditionals
     assert 3.5 < bits < 4.7
 
 
+def test_pixel_sampling_draws_each_pixel_from_the_full_context_conditional():
+    """The sampler's in-place (static) KV cache gives the logits of a full, uncached pass at every step."""
+    pipe = tiny_pixel_pipeline()
+    images = pipe(batch_size=3, generator=torch.Generator().manual_seed(0), output_type="pt").images
+    generator = torch.Generator().manual_seed(0)
+    tokens = PixelVocabulary(17).first_tokens(None, 3)  # (3, 1)
+    with torch.no_grad():
+        for _ in range(64):
+            logits = pipe.model(tokens, use_cache=False).logits[:, -1, :17]
+            drawn = torch.multinomial(F.softmax(logits.float(), dim=-1), 1, generator=generator)
+            tokens = torch.cat([tokens, drawn], 1)
+    assert torch.equal(images, tokens[:, 1:].view(3, 1, 8, 8) / 16)
+
+
 def test_pixel_pipeline_round_trip_sampling_and_completion(tmp_path):
     pipe = tiny_pixel_pipeline(num_classes=10)
     images = pipe(batch_size=4, generator=torch.manual_seed(0), class_labels=[0, 1, 2, 3], output_type="pt").images
