@@ -22,7 +22,7 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError
 
-from .families import Family, family_of_folder, pipeline_class_name
+from .families import Family, family_of_folder, pipeline_class_name, saved_pipeline_class
 from .hub.remote_code import native_folder
 from .pipeline_base import HfgenPipeline
 
@@ -149,9 +149,8 @@ def load_pipeline(
     if not kwargs.pop("use_safetensors", True):
         raise ValueError("hfgen loads safetensors only and never unpickles weights: drop use_safetensors=False.")
     index = read_model_index(path, revision)
-    family = family_of_folder(index, None)
     class_name = pipeline_class_name(index)
-    saved_class = next(cls for cls in family.pipelines if cls.__name__ == class_name)
+    saved_class = saved_pipeline_class(index)
     if pipeline_class is not None and not issubclass(saved_class, pipeline_class):
         raise ValueError(
             f"{path!r} holds a {class_name}, not a {pipeline_class.__name__}: load it with {class_name}.from_pretrained or hfgen.load_pipeline."

@@ -149,8 +149,8 @@ def held_out_bits_per_dim(
             )
             for s in mine
         ]
-    log_likelihoods = torch.cat(gather_object(values))
-    return bits_per_dim(log_likelihoods, test[0].numel()), bits_per_dim_error(log_likelihoods, test[0].numel())
+    log_likelihoods, dims = torch.cat(gather_object(values)), test[0].numel()
+    return bits_per_dim(log_likelihoods, dims), bits_per_dim_error(log_likelihoods, dims)
 
 
 class Evaluator:
@@ -171,7 +171,6 @@ class Evaluator:
         likelihood_images: int | None = None,
     ) -> None:
         self.dataset, self.seed, self.inception_weights = dataset, seed, inception_weights
-        self.likelihood_images = likelihood_images
         self.extractor = load_feature_extractor(dataset, data_dir, path=feature_extractor)
         self.train = real_images(dataset, "train", data_dir)  # (N, C, H, W) in [0, 1]
         self.test = real_images(dataset, "test", data_dir)
@@ -180,15 +179,12 @@ class Evaluator:
         self.grey_levels = describe_images(test, dataset).grey_levels  # the grid every bits/dim is counted on
         self.subset_size = subset_size
         self.metrics = GenerativeMetrics(self.extractor, self.train, seed=seed)
-
-    @property
-    def likelihood_test(self) -> torch.Tensor:
-        """The test images every bits/dim is measured on: all of them, or the same seeded random `likelihood_images`
-        of them for every family (a CPU budget's bounds on 10,000 images take too long)."""
-        if self.likelihood_images is None or self.likelihood_images >= len(self.test):
-            return self.test
-        chosen = torch.randperm(len(self.test), generator=torch.Generator().manual_seed(self.seed))[: self.likelihood_images]
-        return self.test[chosen.sort().values]
+        # The test images every bits/dim is measured on: all of them, or the same seeded random `likelihood_images`
+        # of them for every family (a CPU budget's bounds on 10,000 images take too long).
+        self.likelihood_test = self.test
+        if likelihood_images is not None and likelihood_images < len(self.test):
+            chosen = torch.randperm(len(self.test), generator=torch.Generator().manual_seed(seed))[:likelihood_images]
+            self.likelihood_test = self.test[chosen.sort().values]
 
     def matched_subset_size(self, num_samples: int) -> int:
         """The one subset size of every row judged with `num_samples` samples per model."""

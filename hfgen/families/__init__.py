@@ -146,6 +146,12 @@ def pipeline_class_name(index: Mapping[str, Any]) -> str:
     return str(class_name[-1] if isinstance(class_name, list) else class_name)
 
 
+def saved_pipeline_class(index: Mapping[str, Any]) -> type[DiffusionPipeline]:
+    """The hfgen pipeline class a model_index.json names."""
+    class_name = pipeline_class_name(index)
+    return next(cls for cls in family_of_pipeline(class_name).pipelines if cls.__name__ == class_name)
+
+
 def family_of_folder(index: Mapping[str, Any] | None, config: Mapping[str, Any] | None) -> Family:
     """The family of a saved model, from its model_index.json (pipelines) or config.json (transformers models)."""
     if index is not None:

@@ -105,7 +105,7 @@ def push_folder(args: PushArguments) -> str:
         if checkpoint is not None:  # training state, on its own branch: main stays what users load
             api.create_branch(args.repo_id, branch=CHECKPOINT_BRANCH, exist_ok=True)
             api.upload_folder(
-                folder_path=checkpoint, path_in_repo=f"checkpoints/{checkpoint.name}", repo_id=args.repo_id,
+                folder_path=checkpoint, path_in_repo=f"{CHECKPOINTS_FOLDER}/{checkpoint.name}", repo_id=args.repo_id,
                 revision=CHECKPOINT_BRANCH, commit_message=f"Training state at {checkpoint.name}",
                 allow_patterns=CHECKPOINT_PATTERNS,
             )

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..families import family_of_folder, pipeline_class_name
+from ..families import family_of_folder, saved_pipeline_class
 from ..pipeline_base import HfgenPipeline
 from .components import auto_class_of, hub_components
 
@@ -163,7 +163,7 @@ def export_remote_code(folder: Path, target: Path) -> dict[str, Any]:
     exported model_index.json. Files other than model_index.json, component configs and the code are linked."""
     index = json.loads((folder / "model_index.json").read_text())
     family = family_of_folder(index, None)
-    pipeline_class = next(cls for cls in family.pipelines if cls.__name__ == pipeline_class_name(index))
+    pipeline_class = saved_pipeline_class(index)
     components = hub_components(index)
     target.mkdir(parents=True, exist_ok=True)
     exported = dict(index)

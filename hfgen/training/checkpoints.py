@@ -140,7 +140,7 @@ def save_checkpoint(
     """Save the full training state (all processes call this) and rotate to the newest `keep`.
 
     `state` (the run's identity, see `Trainer._run_state`) is stored beside the step so resume can refuse a
-    checkpoint that cannot continue this run; `custom_objects` are saved for `load_custom_states`. A full disk
+    checkpoint that cannot continue this run; `custom_objects` are saved for `load_checkpoint`. A full disk
     raises `DiskFullError` with the temporary folder gone and every older checkpoint untouched.
     """
     root = Path(root)

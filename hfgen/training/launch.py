@@ -55,7 +55,7 @@ def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) 
     training it again.
     """
     from .checkpoints import ENTRY_FILES
-    from .trainer import RUN_INFO_FILE, TRAINING_ARGS_FILE
+    from .trainer import RUN_INFO_FILE, TRAINING_ARGS_FILE, training_record
 
     training, data, model = parse_run(family_name, argv)
     folder = Path(training.output_dir)
@@ -64,7 +64,7 @@ def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) 
         info = json.loads((folder / RUN_INFO_FILE).read_text())
     except (OSError, ValueError):
         return None
-    expected = json.loads(json.dumps({"training": training.to_dict(), **run_arguments(family_name, data, model)}, default=str))
+    expected = training_record(training, run_arguments(family_name, data, model))
     for arguments in (recorded, expected):
         for not_the_run in ("resume_from_checkpoint", "overwrite_output_dir", "output_dir"):
             arguments.get("training", {}).pop(not_the_run, None)

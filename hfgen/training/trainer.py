@@ -46,6 +46,11 @@ DIVERGENCE_ADVICE = (
 )
 
 
+def training_record(args: TrainingArguments, run_arguments: dict) -> dict:
+    """What training_args.json holds: the training arguments and the run's others (data, model), as JSON values."""
+    return json.loads(json.dumps({"training": args.to_dict(), **run_arguments}, default=str))
+
+
 @dataclass
 class TrainOutput:
     global_step: int
@@ -340,9 +345,9 @@ class Trainer:
                 f.write(json.dumps({"step": step, **logs}) + "\n")
 
     def _write_arguments(self) -> None:
-        arguments = {"training": self.args.to_dict(), **self.run_arguments}
+        arguments = training_record(self.args, self.run_arguments)
         with writing(self.output_dir, TRAINING_ARGS_FILE):
-            (self.output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2, default=str))
+            (self.output_dir / TRAINING_ARGS_FILE).write_text(json.dumps(arguments, indent=2))
 
     def _save_final_weights(self) -> None:
         """Weights and configs go to a hidden folder first, then into place: a full disk or a kill never leaves
