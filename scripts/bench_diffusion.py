@@ -37,7 +37,7 @@ from transformers import get_scheduler
 from hfgen import DiffusionImagePipeline
 from hfgen.data import describe_images, image_transform, load_image_dataset
 from hfgen.evaluation import Evaluator
-from hfgen.evaluation.evaluate import markdown_table, trained_dataset
+from hfgen.evaluation.evaluator import markdown_table, trained_dataset
 from hfgen.images import image_grid
 from hfgen.families.diffusion import default_unet_config
 from hfgen.training.arguments import DataArguments, TrainingArguments
