@@ -25,8 +25,8 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError
 
-from .families import Family, family_of_folder, pipeline_class_name, saved_pipeline_class
-from .hub.components import hub_components
+from .registry import Family, family_of_folder, pipeline_class_name, saved_pipeline_class
+from .registration import hub_components
 
 HUB_LOADABLE_PATTERNS = ["model_index.json", "*/*.json", "*/*.safetensors", "*/*.txt", "*/*.model"]
 """What loading a pipeline downloads: configs, weights, tokenizer files."""

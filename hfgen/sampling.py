@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .training.arguments import (
+from .arguments import (
     require_device, require_existing, require_in, require_non_negative, require_positive, require_seed, require_writable,
 )
 

@@ -40,7 +40,7 @@ from hfgen.evaluation import Evaluator
 from hfgen.evaluation.evaluator import markdown_table, trained_dataset
 from hfgen.images import image_grid
 from hfgen.families.diffusion import default_unet_config
-from hfgen.training.arguments import DataArguments, TrainingArguments
+from hfgen.arguments import DataArguments, TrainingArguments
 from hfgen.families.diffusion.objective import DiffusionArguments, DiffusionObjective
 from hfgen.training.trainer import LOG_FILE, Trainer
 

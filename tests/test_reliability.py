@@ -315,7 +315,7 @@ def command_dataclasses() -> dict[str, tuple[list[str], tuple[type, ...]]]:
     from hfgen.hub.push import PushArguments
     from hfgen.hub.push_space import PushSpaceArguments
     from hfgen.sampling import SampleArguments
-    from hfgen.training.arguments import DataArguments, TrainingArguments
+    from hfgen.arguments import DataArguments, TrainingArguments
 
     commands = {f"train {family.name}": (["train", family.name], (TrainingArguments, DataArguments, family.arguments))
                 for family in families()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..demo import DEFAULT_MODEL, MODEL_ENV, build_demo, demo_names, launch
-from ..training.arguments import ArgumentParser, require_model
+from ..arguments import ArgumentParser, require_model
 
 
 @dataclass

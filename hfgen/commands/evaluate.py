@@ -11,10 +11,10 @@ from typing import Any, Literal
 from accelerate import PartialState
 
 from ..evaluation.evaluator import Evaluator, evaluation_results, markdown_table, trained_dataset
-from ..families import LikelihoodSettings, family_of_pipeline
+from ..registry import LikelihoodSettings, family_of_pipeline
 from ..hub.cards import update_card
 from ..loading import load_pipeline
-from ..training.arguments import (
+from ..arguments import (
     ArgumentParser, require_dataset, require_device, require_existing, require_positive, require_seed, require_writable,
 )
 from . import positional_model

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..hub.push import PushArguments, push_folder
-from ..training.arguments import ArgumentParser
+from ..arguments import ArgumentParser
 from . import positionals
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..hub.push_space import PushSpaceArguments, push_space
-from ..training.arguments import ArgumentParser
+from ..arguments import ArgumentParser
 from . import positionals
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..loading import family_of_model
 from ..sampling import SampleArguments
-from ..training.arguments import ArgumentParser
+from ..arguments import ArgumentParser
 from . import positional_model
 
 

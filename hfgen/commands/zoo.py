@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..training.arguments import ArgumentParser
+from ..arguments import ArgumentParser
 from ..zoo.run import ZooArguments, run_zoo
 
 

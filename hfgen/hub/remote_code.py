@@ -28,9 +28,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..families import family_of_folder, saved_pipeline_class
+from ..registry import family_of_folder, saved_pipeline_class
 from ..pipeline_base import HfgenPipeline
-from .components import auto_class_of, hub_components
+from ..registration import auto_class_of, hub_components
 
 PACKAGE = "hfgen"
 FUTURE_ANNOTATIONS = "from __future__ import annotations"

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import yaml
 
-from ..families import get_family
-from .arguments import ArgumentParser, DataArguments, TrainingArguments
+from ..registry import get_family
+from ..arguments import ArgumentParser, DataArguments, TrainingArguments
 
 if TYPE_CHECKING:
     from .trainer import TrainOutput

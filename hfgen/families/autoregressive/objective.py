@@ -17,8 +17,8 @@ from ...data.pixels import PixelVocabulary, pixel_transform
 from ...data.text import TEXT_CORPORA, is_text_source, load_text_data
 from . import HfgenGPTConfig, HfgenGPTForCausalLM, PixelGPTPipeline
 from .pipeline_pixel_gpt import grey_level_log_probs
-from ...training.arguments import DataArguments, require_in, require_positive
-from ...training.objective import Objective, ObjectiveOutput, PreparedModules
+from ...arguments import DataArguments, require_in, require_positive
+from ...objective import Objective, ObjectiveOutput, PreparedModules
 
 
 @dataclass

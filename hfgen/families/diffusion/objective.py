@@ -17,8 +17,8 @@ from torch import nn
 
 from ...data import describe_images, image_transform, load_image_dataset
 from . import DiffusionImagePipeline, default_unet_config
-from ...training.arguments import DataArguments, require_existing, require_in, require_positive
-from ...training.objective import Objective, ObjectiveOutput, PreparedModules
+from ...arguments import DataArguments, require_existing, require_in, require_positive
+from ...objective import Objective, ObjectiveOutput, PreparedModules
 
 
 @dataclass

@@ -34,8 +34,8 @@ from torch import nn
 from ...data import describe_images, image_transform, load_image_dataset
 from ...loading import load_pipeline
 from . import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
-from ...training.arguments import DataArguments, require_non_negative, require_positive
-from ...training.objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
+from ...arguments import DataArguments, require_non_negative, require_positive
+from ...objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
 
 
 @dataclass(frozen=True)

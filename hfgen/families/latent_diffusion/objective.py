@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from ...loading import read_model_file
-from ...training.arguments import DataArguments
-from ...training.objective import ObjectiveOutput, PreparedModules
+from ...arguments import DataArguments
+from ...objective import ObjectiveOutput, PreparedModules
 from ..diffusion.objective import DiffusionArguments, DiffusionObjective
 from ..vae import VAEConfig, VAEModel
 from .pipeline_latent_diffusion import LatentDiffusionPipeline, check_latent_unet
