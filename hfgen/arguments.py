@@ -163,6 +163,11 @@ class TrainingArguments:
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Start fresh in a folder holding a finished model or checkpoints (deletes them)."}
     )
+    preset: str | None = field(
+        default=None,
+        metadata={"help": "A named published architecture of the family (`hfgen presets` lists them); a --config file "
+                          "and flags override its model options."},
+    )
     seed: int = field(default=0, metadata={"help": "Seeds weights, data order and noise: same seed, same run."})
     max_steps: int = field(default=3000, metadata={"help": "Optimizer steps to train for."})
     train_batch_size: int = field(default=64, metadata={"help": "Examples per process per micro-step."})

@@ -14,6 +14,7 @@ USAGE = """hfgen <command> [options]
 
 commands:
   train <family>   train a family on a dataset and write a Hub-ready folder (families: {families})
+  presets          the published architectures `hfgen train <family> --preset NAME` builds, with their sources
   sample <model>   generate from a trained model folder or Hub repo id and write a grid
   evaluate <model> FID, KID, precision/recall, bits/dim of a trained model; prints a table, writes JSON
   zoo              train every family on one dataset, evaluate all with the same code, write a report
@@ -32,7 +33,7 @@ USER_ERRORS = (ValueError, OSError, SafetensorError, FloatingPointError)
 COMMANDS = {
     "train": "hfgen.commands.train", "sample": "hfgen.commands.sample", "evaluate": "hfgen.commands.evaluate",
     "zoo": "hfgen.commands.zoo", "push": "hfgen.commands.push", "push-space": "hfgen.commands.push_space",
-    "demo": "hfgen.commands.demo",
+    "demo": "hfgen.commands.demo", "presets": "hfgen.commands.presets",
 }
 """Command -> its module in `hfgen/commands/`, imported only when that command runs (so `hfgen --help` loads no model code)."""
 

@@ -70,6 +70,28 @@ class LikelihoodSettings:
 
 
 @dataclass(frozen=True)
+class Preset:
+    """A published architecture, as timm names one: a name, the model-argument values that build it, its source.
+
+    `hfgen train <family> --preset NAME` starts from `arguments`; a --config file and command-line flags override
+    them. `parameters` is the count the source gives (exact where its reference code does), per component.
+    """
+
+    name: str
+    family: str
+    resolution: int | None
+    """Side of the images its network takes as published (latent diffusion: of the latent); None for text."""
+    channels: int | None
+    """Channels of those images (latent diffusion: of the latent); None for text."""
+    parameters: Mapping[str, int]
+    """Component -> parameter count (e.g. generator and discriminator), asserted by the tests."""
+    source: str
+    """Paper and table/section, or the reference code's URL."""
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    """Model-argument field -> value; empty: the family's defaults."""
+
+
+@dataclass(frozen=True)
 class Family:
     """Everything hfgen needs to know about one family, declared once in its own `family.py`."""
 
@@ -104,6 +126,16 @@ class Family:
     demo: str | None = None
     """"module:function" building its Gradio Space for a model path or repo id (imported only by `hfgen demo`)."""
 
+    presets: tuple[Preset, ...] = ()
+    """Its named published architectures (`presets.py` in its folder); the first is its CPU-sized defaults."""
+
+    def preset(self, name: str) -> Preset:
+        """The preset called `name`."""
+        for preset in self.presets:
+            if preset.name == name:
+                return preset
+        raise ValueError(f"Unknown preset {name!r} for {self.name}: use one of {', '.join(p.name for p in self.presets)}.")
+
     @property
     def card_text(self) -> str:
         return (self.card_folder / "card.md").read_text() if self.card_folder else ""
@@ -128,6 +160,16 @@ def get_family(name: str) -> Family:
 def families() -> Iterator[Family]:
     """Every registered family, imported as the iteration reaches it."""
     return (get_family(name) for name in REGISTRY)
+
+
+def preset_table() -> str:
+    """Every family's presets as a markdown table (what `hfgen presets` prints)."""
+    rows = ["| preset | family | resolution | channels | parameters | source |", "| --- | --- | --- | --- | --- | --- |"]
+    for preset in (preset for family in families() for preset in family.presets):
+        parameters = ", ".join(f"{component} {count:,}" for component, count in preset.parameters.items())
+        shape = [str(value) if value else "-" for value in (preset.resolution, preset.channels)]
+        rows.append(f"| {preset.name} | {preset.family} | {shape[0]} | {shape[1]} | {parameters} | {preset.source} |")
+    return "\n".join(rows)
 
 
 def family_of_pipeline(pipeline: DiffusionPipeline | str) -> Family:

@@ -9,6 +9,7 @@ from ..registry import (
     REGISTRY,
     Family,
     LikelihoodSettings,
+    Preset,
     ZooPlan,
     ZooPrerequisite,
     families,
@@ -17,6 +18,7 @@ from ..registry import (
     family_of_pipeline,
     get_family,
     pipeline_class_name,
+    preset_table,
     saved_pipeline_class,
 )
 
@@ -24,6 +26,7 @@ __all__ = [
     "REGISTRY",
     "Family",
     "LikelihoodSettings",
+    "Preset",
     "ZooPlan",
     "ZooPrerequisite",
     "families",
@@ -32,5 +35,6 @@ __all__ = [
     "family_of_pipeline",
     "get_family",
     "pipeline_class_name",
+    "preset_table",
     "saved_pipeline_class",
 ]

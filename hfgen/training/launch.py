@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import yaml
 
-from ..registry import get_family
 from ..arguments import ArgumentParser, DataArguments, TrainingArguments
+from ..registry import get_family
 
 if TYPE_CHECKING:
     from .trainer import TrainOutput
@@ -42,10 +43,20 @@ def parse_with_config_file(parser: ArgumentParser, argv: list[str]) -> tuple:
 
 
 def parse_run(family_name: str, argv: list[str]) -> tuple[TrainingArguments, DataArguments, Any]:
-    """`hfgen train <family>`'s options: (training, data, model) arguments."""
+    """`hfgen train <family>`'s options: (training, data, model) arguments.
+
+    `--preset NAME` (a flag or a --config value) replaces the model defaults with the preset's; the options are
+    then parsed again over them, so the --config file and the flags still win.
+    """
     family = get_family(family_name)
-    parser = ArgumentParser((TrainingArguments, DataArguments, family.arguments), prog=f"hfgen train {family_name}")
-    return parse_with_config_file(parser, argv)
+
+    def parse(defaults: Mapping[str, Any]) -> tuple[TrainingArguments, DataArguments, Any]:
+        parser = ArgumentParser((TrainingArguments, DataArguments, family.arguments), prog=f"hfgen train {family_name}")
+        parser.set_defaults(**defaults)
+        return parse_with_config_file(parser, argv)
+
+    options = parse({})
+    return options if options[0].preset is None else parse(family.preset(options[0].preset).arguments)
 
 
 def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) -> float | None:

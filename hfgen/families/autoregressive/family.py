@@ -8,6 +8,7 @@ from ...registry import Family, ZooPlan
 from .configuration_hfgen_gpt import HfgenGPTConfig
 from .objective import AutoregressiveArguments, AutoregressiveObjective
 from .pipeline_pixel_gpt import PixelGPTPipeline
+from .presets import PRESETS
 from .sampling import sample
 
 FAMILY = Family(
@@ -29,5 +30,6 @@ FAMILY = Family(
         "full": ZooPlan(30000, ("--modality", "pixels", "--validation_max_examples", "1000")),
     },
     model_types=(HfgenGPTConfig.model_type,),
+    presets=PRESETS,
     demo="hfgen.families.autoregressive.demo:build_demo",
 )

@@ -52,6 +52,13 @@ class AutoregressiveArguments:
         require_in(self, "dropout", 0.0, 1.0, high_open=True)
         require_in(self, "validation_fraction", 0.0, 1.0, low_open=True, high_open=True)
 
+    def gpt_config(self, **data_kwargs) -> HfgenGPTConfig:
+        """The GPT config these options build, given what the data decides (vocab_size, max_position_embeddings, ...)."""
+        return HfgenGPTConfig(
+            num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
+            hidden_size=self.hidden_size, dropout=self.dropout, **data_kwargs,
+        )
+
 
 class AutoregressiveObjective(Objective):
     """Teacher-forced next-token cross-entropy (GPT; ImageGPT for pixels, normalised over grey levels only)."""
@@ -103,13 +110,8 @@ class AutoregressiveObjective(Objective):
         return test[: self.arguments.validation_max_examples or len(test)]
 
     def build_modules(self) -> dict[str, nn.Module]:
-        a = self.arguments
-        config = HfgenGPTConfig(
-            num_hidden_layers=a.num_hidden_layers, num_attention_heads=a.num_attention_heads, hidden_size=a.hidden_size,
-            dropout=a.dropout, **self.config_kwargs,
-        )
-        model = HfgenGPTForCausalLM(config)
-        if a.gradient_checkpointing:
+        model = HfgenGPTForCausalLM(self.arguments.gpt_config(**self.config_kwargs))
+        if self.arguments.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         return {"model": model}
 

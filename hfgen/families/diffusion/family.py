@@ -8,6 +8,7 @@ from typing import Any
 from ...registry import Family, ZooPlan
 from .objective import DiffusionArguments, DiffusionObjective
 from .pipeline_diffusion import DiffusionImagePipeline
+from .presets import PRESETS
 from .sampling import sample_diffusion
 
 
@@ -33,5 +34,6 @@ FAMILY = Family(
     },
     sampling_options=scheduler_options,
     likelihood_options=lambda settings: {"num_timesteps": settings.bpd_timesteps, "grey_levels": settings.grey_levels},
+    presets=PRESETS,
     demo="hfgen.families.diffusion.demo:build_demo",
 )

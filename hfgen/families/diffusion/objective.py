@@ -32,14 +32,23 @@ class DiffusionArguments:
     )
     block_out_channels: list[int] | None = field(default=None, metadata={"help": "Channels per UNet level (default by resolution)."})
     layers_per_block: int = 1
+    attention_levels: list[int] | None = field(
+        default=None, metadata={"help": "UNet levels with self-attention, 0 = full resolution (default: those at 4x4 or less)."}
+    )
+    attention_head_dim: int = field(default=16, metadata={"help": "Channels per attention head."})
+    norm_num_groups: int = field(default=8, metadata={"help": "GroupNorm groups; must divide every level's channels."})
+    dropout: float = field(default=0.0, metadata={"help": "Dropout in the UNet's residual blocks (Ho et al.: 0.1 on CIFAR-10)."})
     class_conditional: bool = field(default=False, metadata={"help": "Condition on labels (classifier-free guidance)."})
     condition_dropout: float = field(default=0.1, metadata={"help": "Share of labels replaced by 'no class' in training."})
     unet_config: str | None = field(default=None, metadata={"help": "A UNet2DModel config.json to use instead."})
     grid_inference_steps: int = field(default=20, metadata={"help": "DPM-Solver++ steps for training-time grids."})
 
     def __post_init__(self) -> None:
-        require_positive(self, "num_train_timesteps", "layers_per_block", "grid_inference_steps")
+        require_positive(
+            self, "num_train_timesteps", "layers_per_block", "grid_inference_steps", "attention_head_dim", "norm_num_groups"
+        )
         require_in(self, "condition_dropout", 0.0, 1.0, high_open=True)
+        require_in(self, "dropout", 0.0, 1.0, high_open=True)
         if self.block_out_channels is not None and not all(c > 0 for c in self.block_out_channels):
             raise ValueError(f"--block_out_channels must be positive channel counts, got {self.block_out_channels}.")
         require_existing("unet_config", self.unet_config, "file")
@@ -48,6 +57,20 @@ class DiffusionArguments:
                 json.loads(Path(self.unet_config).read_text())
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 raise ValueError(f"--unet_config {self.unet_config!r} is not a JSON config ({error}): pass a UNet2DModel config.json.") from None
+
+    def default_unet_config(self, side: int, channels: int, num_classes: int | None) -> dict:
+        """The UNet2DModel config these options build for `channels` x `side` x `side` inputs (labels: `num_classes`)."""
+        return default_unet_config(
+            side,
+            channels,
+            num_classes if self.class_conditional else None,
+            tuple(self.block_out_channels) if self.block_out_channels else None,
+            self.layers_per_block,
+            attention_levels=tuple(self.attention_levels) if self.attention_levels is not None else None,
+            attention_head_dim=self.attention_head_dim,
+            norm_num_groups=self.norm_num_groups,
+            dropout=self.dropout,
+        )
 
 
 class DiffusionObjective(Objective):
@@ -76,13 +99,7 @@ class DiffusionObjective(Objective):
         if self.arguments.unet_config:
             return json.loads(open(self.arguments.unet_config).read())
         channels, side = self.denoised_shape()
-        return default_unet_config(
-            side,
-            channels,
-            self.info.num_classes if self.arguments.class_conditional else None,
-            tuple(self.arguments.block_out_channels) if self.arguments.block_out_channels else None,
-            self.arguments.layers_per_block,
-        )
+        return self.arguments.default_unet_config(side, channels, self.info.num_classes)
 
     def build_modules(self) -> dict[str, nn.Module]:
         return {"unet": UNet2DModel.from_config(self.unet_config())}

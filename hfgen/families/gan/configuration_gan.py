@@ -9,6 +9,8 @@ from transformers import PreTrainedConfig
 
 Norm = Literal["batch", "layer", "none"]
 NORMS = ("batch", "layer", "none")
+Layout = Literal["hfgen", "dcgan"]
+LAYOUTS = ("hfgen", "dcgan")
 
 
 @strict
@@ -45,6 +47,13 @@ class GANConfig(PreTrainedConfig):
             constant, the simplest stabiliser.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal init of weights that are not spectrally normalised (DCGAN's 0.02).
+        layout (`str`, *optional*, defaults to `"hfgen"`):
+            Where the image meets the ladder. `"hfgen"`: a 3x3 convolution at full resolution into the discriminator
+            and out of the generator, a biased linear projection of z and a biased linear logit. `"dcgan"`: the
+            stack of Radford et al. 2016 as in PyTorch's DCGAN example - the generator's last 4x4 transposed
+            convolution writes the image, the discriminator's first strided 4x4 convolution reads it, and no layer
+            has a bias; at 64x64 with `generator_channels=512`, `discriminator_channels=64` and batch norm these
+            are its networks exactly (the projection of z is its 4x4 transposed convolution of a 1x1 map).
 
     Example:
     ```py
@@ -67,6 +76,7 @@ class GANConfig(PreTrainedConfig):
     discriminator_norm: Norm = "none"
     spectral_norm: bool = True
     initializer_range: float = 0.02
+    layout: Layout = "hfgen"
 
     def __post_init__(self, **kwargs) -> None:
         positive = {
@@ -82,9 +92,16 @@ class GANConfig(PreTrainedConfig):
             raise ValueError(f"GANConfig.num_channels must be 1 (grey) or 3 (RGB), got {self.num_channels!r}.")
         if self.num_classes is not None and self.num_classes < 2:
             raise ValueError(f"GANConfig.num_classes must be None (unconditional) or at least 2, got {self.num_classes!r}.")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"GANConfig.layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}.")
         for name in ("generator_norm", "discriminator_norm"):
             if getattr(self, name) not in NORMS:
                 raise ValueError(f"GANConfig.{name} must be one of {', '.join(NORMS)}, got {getattr(self, name)!r}.")
+        if self.layout == "dcgan" and len(self.resolutions) < 2:
+            raise ValueError(
+                f"GANConfig.layout 'dcgan' needs an image side that halves at least once to >= 4, got {self.image_size}: "
+                "use layout 'hfgen' or e.g. image_size 64."
+            )
         super().__post_init__(**kwargs)
 
     @property

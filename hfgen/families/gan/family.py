@@ -7,6 +7,7 @@ from pathlib import Path
 from ...registry import Family, ZooPlan
 from .objective import GANArguments, GANObjective
 from .pipeline_gan import GANPipeline
+from .presets import PRESETS
 from .sampling import sample_gan
 
 FAMILY = Family(
@@ -23,5 +24,6 @@ FAMILY = Family(
         "cpu": ZooPlan(3000),
         "full": ZooPlan(30000),
     },
+    presets=PRESETS,
     demo="hfgen.families.gan.demo:build_demo",
 )

@@ -127,23 +127,30 @@ class GANGenerator(GANPreTrainedModel):
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)
+        dcgan = config.layout == "dcgan"
         sizes = config.resolutions[::-1]  # e.g. [7, 14, 28]
-        widths = [max(config.generator_channels // 2**i, 16) for i in range(len(sizes))]
+        # Feature maps at every rung (hfgen: a 3x3 conv then writes the image) or below the image's (dcgan: the
+        # last transposed conv writes it).
+        maps = sizes[:-1] if dcgan else sizes
+        widths = [max(config.generator_channels // 2**i, 16) for i in range(len(maps))]
         self.base_channels = widths[0]
         self.class_embedding = nn.Embedding(config.num_classes, config.latent_dim) if config.num_classes else None
         in_features = config.latent_dim * (2 if config.num_classes else 1)
-        self.project = nn.Linear(in_features, widths[0] * config.base_size**2)
+        self.project = nn.Linear(in_features, widths[0] * config.base_size**2, bias=not dcgan)
         self.project_norm = _norm(config.generator_norm, widths[0])
-        bias = config.generator_norm == "none"  # a norm's shift makes a conv bias redundant
+        bias = config.generator_norm == "none" and not dcgan  # a norm's shift makes a conv bias redundant
         self.blocks = nn.ModuleList(
             nn.Sequential(
                 nn.ConvTranspose2d(widths[i], widths[i + 1], kernel_size=4, stride=2, padding=1, bias=bias),
                 _norm(config.generator_norm, widths[i + 1]),
                 nn.ReLU(),
             )
-            for i in range(len(sizes) - 1)
+            for i in range(len(maps) - 1)
         )
-        self.to_image = nn.Conv2d(widths[-1], config.num_channels, kernel_size=3, padding=1)
+        if dcgan:
+            self.to_image = nn.ConvTranspose2d(widths[-1], config.num_channels, kernel_size=4, stride=2, padding=1, bias=False)
+        else:
+            self.to_image = nn.Conv2d(widths[-1], config.num_channels, kernel_size=3, padding=1)
         self.post_init()
 
     def forward(
@@ -180,20 +187,28 @@ class GANDiscriminator(GANPreTrainedModel):
     def __init__(self, config: GANConfig) -> None:
         super().__init__(config)
         sn = spectral_norm if config.spectral_norm else (lambda module: module)
+        dcgan = config.layout == "dcgan"
         sizes = config.resolutions  # e.g. [28, 14, 7]
-        widths = [config.discriminator_channels * 2**i for i in range(len(sizes))]
-        self.from_image = sn(nn.Conv2d(config.num_channels, widths[0], kernel_size=3, padding=1))
-        bias = config.discriminator_norm == "none"
+        # Feature maps at every rung (hfgen: a 3x3 conv reads the image) or below the image's (dcgan: the first
+        # strided conv reads it).
+        maps = sizes[1:] if dcgan else sizes
+        widths = [config.discriminator_channels * 2**i for i in range(len(maps))]
+        if dcgan:
+            self.from_image = sn(nn.Conv2d(config.num_channels, widths[0], kernel_size=4, stride=2, padding=1, bias=False))
+        else:
+            self.from_image = sn(nn.Conv2d(config.num_channels, widths[0], kernel_size=3, padding=1))
+        bias = config.discriminator_norm == "none" and not dcgan
         self.blocks = nn.ModuleList(
             nn.Sequential(
                 sn(nn.Conv2d(widths[i], widths[i + 1], kernel_size=4, stride=2, padding=1, bias=bias)),
                 _norm(config.discriminator_norm, widths[i + 1]),
                 nn.LeakyReLU(0.2),
             )
-            for i in range(len(sizes) - 1)
+            for i in range(len(maps) - 1)
         )
         features = widths[-1] * config.base_size**2
-        self.to_logit = sn(nn.Linear(features, 1))
+        # dcgan: its last 4x4 valid convolution over the 4x4 map, which is this linear layer without bias.
+        self.to_logit = sn(nn.Linear(features, 1, bias=not dcgan))
         # Projection discriminator: logit += <embed(y), features>, i.e. an inner product with the class code.
         self.class_projection = sn(nn.Embedding(config.num_classes, features)) if config.num_classes else None
         self.post_init()

@@ -78,6 +78,9 @@ class GANArguments:
         default="none", metadata={"help": "'batch' is DCGAN's; penalties (R1, WGAN-GP) need 'layer' or 'none'."}
     )
     spectral_norm: bool = field(default=True, metadata={"help": "Spectral normalisation of the discriminator."})
+    layout: Literal["hfgen", "dcgan"] = field(
+        default="hfgen", metadata={"help": "hfgen: 3x3 convs at the image; dcgan: Radford et al.'s exact stack (GANConfig)."}
+    )
     class_conditional: bool = field(default=False, metadata={"help": "Class embedding in G, projection in D."})
     loss: LossName = field(default="hinge", metadata={"help": "non_saturating, hinge or wgan_gp."})
     gradient_penalty_weight: float = field(default=10.0, metadata={"help": "WGAN-GP lambda (wgan_gp only)."})
@@ -109,6 +112,21 @@ class GANArguments:
                 "mixes across the batch: use --discriminator_norm layer or none."
             )
 
+    def gan_config(self, image_size: int, num_channels: int, num_classes: int | None) -> GANConfig:
+        """The config of both networks these options build for such images (labels: `num_classes`)."""
+        return GANConfig(
+            latent_dim=self.latent_dim,
+            image_size=image_size,
+            num_channels=num_channels,
+            generator_channels=self.generator_channels,
+            discriminator_channels=self.discriminator_channels,
+            num_classes=num_classes if self.class_conditional else None,
+            generator_norm=self.generator_norm,
+            discriminator_norm=self.discriminator_norm,
+            spectral_norm=self.spectral_norm,
+            layout=self.layout,
+        )
+
 
 class GANObjective(Objective):
     """The adversarial game: D learns to score real above fake, G learns to raise D's score of its fakes."""
@@ -124,16 +142,8 @@ class GANObjective(Objective):
         if arguments.class_conditional and self.info.num_classes is None:
             raise ValueError(f"--class_conditional needs labels, but dataset {data.dataset!r} has none: drop the flag.")
         self.pretrained = self._load_pretrained(arguments.init_from) if arguments.init_from else None
-        self.config = self.pretrained.gan_generator.config if self.pretrained else GANConfig(
-            latent_dim=arguments.latent_dim,
-            image_size=self.info.resolution,
-            num_channels=self.info.channels,
-            generator_channels=arguments.generator_channels,
-            discriminator_channels=arguments.discriminator_channels,
-            num_classes=self.info.num_classes if arguments.class_conditional else None,
-            generator_norm=arguments.generator_norm,
-            discriminator_norm=arguments.discriminator_norm,
-            spectral_norm=arguments.spectral_norm,
+        self.config = self.pretrained.gan_generator.config if self.pretrained else arguments.gan_config(
+            self.info.resolution, self.info.channels, self.info.num_classes
         )
 
     def _load_pretrained(self, path: str) -> GANPipeline:

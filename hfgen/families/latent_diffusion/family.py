@@ -9,6 +9,7 @@ from ..diffusion.family import scheduler_options
 from ..diffusion.sampling import sample_diffusion
 from .objective import LatentDiffusionArguments, LatentDiffusionObjective
 from .pipeline_latent_diffusion import LatentDiffusionPipeline
+from .presets import PRESETS
 
 
 def spatial_vae(max_steps: int, *flags: str) -> ZooPrerequisite:
@@ -35,5 +36,6 @@ FAMILY = Family(
         "full": ZooPlan(40000, (), spatial_vae(30000, "--block_out_channels", "32", "64", "--latent_channels", "4", "--beta", "0.1")),
     },
     sampling_options=scheduler_options,
+    presets=PRESETS,
     demo="hfgen.families.diffusion.demo:build_demo",  # the same Space: the pipeline says where the noise goes
 )

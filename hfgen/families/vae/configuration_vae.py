@@ -7,6 +7,7 @@ from typing import Literal
 from transformers import PretrainedConfig
 
 Likelihood = Literal["categorical", "logistic", "bernoulli", "gaussian"]
+Layout = Literal["hfgen", "beta_vae"]
 
 
 class VAEConfig(PretrainedConfig):
@@ -50,6 +51,11 @@ class VAEConfig(PretrainedConfig):
         scaling_factor (`float`, *optional*, defaults to 1.0):
             Latents are multiplied by it before a diffusion model sees them, so they have unit variance (Stable
             Diffusion's 0.18215); `hfgen train latent-diffusion` measures it on its training set (1 / std).
+        layout (`str`, *optional*, defaults to `"hfgen"`):
+            `"hfgen"`: SiLU, a 3x3 convolution from the image to the first level and from the last level to p(x | z).
+            `"beta_vae"`: the conv VAE of Higgins et al. 2017 (Table 1, 3D chairs) as disentanglement_lib builds it -
+            ReLU, the first strided convolution reads the image and the last transposed one writes p(x | z)'s
+            parameters; with `block_out_channels=(32, 32, 64, 64)`, `hidden_dim=256` at 64x64 it is that network.
 
     Example:
     ```py
@@ -80,6 +86,7 @@ class VAEConfig(PretrainedConfig):
         spatial_latent: bool = False,
         latent_channels: int = 4,
         scaling_factor: float = 1.0,
+        layout: Layout = "hfgen",
         **kwargs,
     ) -> None:
         block_out_channels = tuple(block_out_channels)
@@ -116,6 +123,8 @@ class VAEConfig(PretrainedConfig):
             raise ValueError(f"gaussian_variance must be 'fixed' or 'learned', got {gaussian_variance!r}.")
         if gaussian_std <= 0:
             raise ValueError(f"gaussian_std must be positive, got {gaussian_std}.")
+        if layout not in ("hfgen", "beta_vae"):
+            raise ValueError(f"layout must be 'hfgen' or 'beta_vae', got {layout!r}.")
         if beta < 0:
             raise ValueError(f"beta must be >= 0 (1.0 is the plain ELBO), got {beta}.")
         self.image_size = image_size
@@ -131,6 +140,7 @@ class VAEConfig(PretrainedConfig):
         self.spatial_latent = spatial_latent
         self.latent_channels = latent_channels
         self.scaling_factor = scaling_factor
+        self.layout = layout
         super().__init__(**kwargs)
 
     @property

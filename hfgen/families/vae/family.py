@@ -7,6 +7,7 @@ from pathlib import Path
 from ...registry import Family, ZooPlan
 from .objective import VAEArguments, VAEObjective
 from .pipeline_vae import VAEPipeline
+from .presets import PRESETS
 from .sampling import sample_vae
 
 FAMILY = Family(
@@ -26,5 +27,6 @@ FAMILY = Family(
     likelihood_options=lambda settings: {"k": settings.iwae_samples},
     # Papers show the decoder's mean; a draw from p(x | z) shows what the likelihood models. The zoo shows both.
     zoo_rows={"decoder mean": {"decode": "mean"}, "decoder sample": {"decode": "sample"}},
+    presets=PRESETS,
     demo="hfgen.families.vae.demo:build_demo",
 )

@@ -21,6 +21,10 @@ from .configuration_vae import VAEConfig
 from .distributions import LIKELIHOODS, DiagonalGaussian, standard_normal_log_prob
 
 
+def _activation(config: VAEConfig) -> type[nn.Module]:
+    return nn.ReLU if config.layout == "beta_vae" else nn.SiLU
+
+
 class VAEEncoder(nn.Module):
     """(B, C, H, W) -> the mean and log-variance of q(z | x), each flattened to (B, Z).
 
@@ -31,9 +35,15 @@ class VAEEncoder(nn.Module):
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
         channels = config.block_out_channels
-        layers: list[nn.Module] = [nn.Conv2d(config.num_channels, channels[0], 3, padding=1), nn.SiLU()]
-        for c_in, c_out in zip(channels[:1] + channels[:-1], channels):
-            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.SiLU()]  # halves the side
+        activation = _activation(config)
+        if config.layout == "beta_vae":  # the first strided convolution reads the image
+            layers: list[nn.Module] = []
+            inputs = [config.num_channels, *channels[:-1]]
+        else:
+            layers = [nn.Conv2d(config.num_channels, channels[0], 3, padding=1), activation()]
+            inputs = channels[:1] + channels[:-1]
+        for c_in, c_out in zip(inputs, channels):
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), activation()]  # halves the side
         if config.spatial_latent:
             self.features = nn.Sequential(*layers)
             self.hidden = nn.Identity()
@@ -41,7 +51,7 @@ class VAEEncoder(nn.Module):
         else:
             side = config.image_size // 2 ** len(channels)
             self.features = nn.Sequential(*layers, nn.Flatten())
-            self.hidden = nn.Sequential(nn.Linear(channels[-1] * side * side, config.hidden_dim), nn.SiLU())
+            self.hidden = nn.Sequential(nn.Linear(channels[-1] * side * side, config.hidden_dim), activation())
             self.moments = nn.Linear(config.hidden_dim, 2 * config.latent_dim)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,21 +67,28 @@ class VAEDecoder(nn.Module):
         super().__init__()
         channels = config.block_out_channels
         side = config.image_size // 2 ** len(channels)
+        activation = _activation(config)
         if config.spatial_latent:
             self.hidden = nn.Sequential(
-                nn.Unflatten(1, config.latent_shape), nn.Conv2d(config.latent_channels, channels[-1], 3, padding=1), nn.SiLU(),
+                nn.Unflatten(1, config.latent_shape), nn.Conv2d(config.latent_channels, channels[-1], 3, padding=1), activation(),
             )
         else:
             self.hidden = nn.Sequential(
-                nn.Linear(config.latent_dim, config.hidden_dim), nn.SiLU(),
-                nn.Linear(config.hidden_dim, channels[-1] * side * side), nn.SiLU(),
+                nn.Linear(config.latent_dim, config.hidden_dim), activation(),
+                nn.Linear(config.hidden_dim, channels[-1] * side * side), activation(),
                 nn.Unflatten(1, (channels[-1], side, side)),
             )
+        outputs = config.num_channels * config.parameters_per_pixel
+        beta_vae = config.layout == "beta_vae"  # the last transposed convolution writes p(x | z)'s parameters
+        reversed_channels = channels[::-1]
         layers: list[nn.Module] = []
-        for c_in, c_out in zip(channels[::-1], channels[::-1][1:] + channels[:1]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.SiLU()]  # doubles the side
+        for c_in, c_out in zip(reversed_channels, reversed_channels[1:] + ([] if beta_vae else channels[:1])):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), activation()]  # doubles the side
         self.upsample = nn.Sequential(*layers)
-        self.conv_out = nn.Conv2d(channels[0], config.num_channels * config.parameters_per_pixel, 3, padding=1)
+        if beta_vae:
+            self.conv_out = nn.ConvTranspose2d(channels[0], outputs, 4, stride=2, padding=1)
+        else:
+            self.conv_out = nn.Conv2d(channels[0], outputs, 3, padding=1)
         self.output_shape = (config.parameters_per_pixel, config.num_channels, config.image_size, config.image_size)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:

@@ -47,6 +47,9 @@ class VAEArguments:
         metadata={"help": "A latent feature map latent_channels x H/f x W/f (f = 2 ** levels) that latent diffusion can denoise."},
     )
     latent_channels: int = field(default=4, metadata={"help": "Channels of the spatial latent (with --spatial_latent)."})
+    layout: Literal["hfgen", "beta_vae"] = field(
+        default="hfgen", metadata={"help": "hfgen: SiLU, 3x3 convs at the image; beta_vae: Higgins et al.'s conv VAE (VAEConfig)."}
+    )
 
     def __post_init__(self) -> None:
         if not self.beta >= 0:
@@ -55,6 +58,24 @@ class VAEArguments:
         require_positive(self, "latent_dim", "hidden_dim", "gaussian_std")
         if self.block_out_channels is not None and not all(c > 0 for c in self.block_out_channels):
             raise ValueError(f"--block_out_channels must be positive channel counts, got {self.block_out_channels}.")
+
+    def vae_config(self, image_size: int, num_channels: int, grey_levels: int) -> VAEConfig:
+        """The VAE config these options build for such images."""
+        return VAEConfig(
+            image_size=image_size,
+            num_channels=num_channels,
+            latent_dim=self.latent_dim,
+            spatial_latent=self.spatial_latent,
+            latent_channels=self.latent_channels,
+            hidden_dim=self.hidden_dim,
+            likelihood=self.likelihood,
+            grey_levels=grey_levels,
+            gaussian_variance=self.gaussian_variance,
+            gaussian_std=self.gaussian_std,
+            beta=self.beta,
+            layout=self.layout,
+            **({"block_out_channels": self.block_out_channels} if self.block_out_channels else {}),
+        )
 
 
 class VAEObjective(Objective):
@@ -69,20 +90,7 @@ class VAEObjective(Objective):
         self.data = data
         self.dataset = load_image_dataset(data.dataset, "train", data.data_dir)
         self.info = describe_images(self.dataset, data.dataset, data.resolution, data.channels)
-        self.config = VAEConfig(
-            image_size=self.info.resolution,
-            num_channels=self.info.channels,
-            latent_dim=arguments.latent_dim,
-            spatial_latent=arguments.spatial_latent,
-            latent_channels=arguments.latent_channels,
-            hidden_dim=arguments.hidden_dim,
-            likelihood=arguments.likelihood,
-            grey_levels=self.info.grey_levels,
-            gaussian_variance=arguments.gaussian_variance,
-            gaussian_std=arguments.gaussian_std,
-            beta=arguments.beta,
-            **({"block_out_channels": arguments.block_out_channels} if arguments.block_out_channels else {}),
-        )
+        self.config = arguments.vae_config(self.info.resolution, self.info.channels, self.info.grey_levels)
         self.batches_seen = 0  # drives the KL warm-up; saved with each checkpoint so resume continues the ramp
 
     def build_modules(self) -> dict[str, nn.Module]:

@@ -1,0 +1,15 @@
+"""`hfgen presets`: every family's named published architectures - what `hfgen train <family> --preset NAME`
+builds - with the resolution and channels each was published for, its parameter count and its source."""
+
+from __future__ import annotations
+
+from ..registry import family_names, preset_table
+
+
+def run(argv: list[str]) -> None:
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"usage: hfgen presets\n\n{__doc__.split(':', 1)[1].strip()}\nFamilies: {', '.join(family_names())}.")
+        return
+    if argv:
+        raise ValueError(f"`hfgen presets` takes no options, got {' '.join(argv)!r}: use `hfgen train <family> --preset NAME`.")
+    print(preset_table())
