@@ -8,7 +8,6 @@ diffusers error from deep inside a call, and never a partial result.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
 from numbers import Integral, Real
 
 import psutil
@@ -48,18 +47,13 @@ def check_float(
         raise ValueError(f"{name} must be {allowed}, got {value!r}.")
 
 
-def check_choice(name: str, value: object, choices: Collection[str], fix: str = "") -> None:
-    """One of `choices` (strings); `fix` says what to do instead when the value is a known but unusable one."""
-    if not isinstance(value, str) or value not in choices:
-        listed = ", ".join(repr(choice) for choice in choices)
-        raise (ValueError if isinstance(value, str) else TypeError)(f"{name} must be one of {listed}, got {value!r}{fix or '.'}")
-
-
 def check_output_type(value: object, latent: bool, pipeline: object) -> None:
     """'pil', 'np', 'pt', and 'latent' where the pipeline has latents to return (what its loop denoised)."""
     choices = ("pil", "np", "pt", "latent") if latent else ("pil", "np", "pt")
-    fix = "" if latent else f": {type(pipeline).__name__} has no latents to return (only diffusion pipelines do)."
-    check_choice("output_type", value, choices, fix if value == "latent" else "")
+    if not isinstance(value, str) or value not in choices:
+        fix = f": {type(pipeline).__name__} has no latents to return (only diffusion pipelines do)." if value == "latent" else "."
+        listed = ", ".join(repr(choice) for choice in choices)
+        raise (ValueError if isinstance(value, str) else TypeError)(f"output_type must be one of {listed}, got {value!r}{fix}")
 
 
 def check_bool(name: str, value: object) -> None:

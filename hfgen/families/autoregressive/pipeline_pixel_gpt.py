@@ -29,6 +29,7 @@ def grey_level_log_probs(logits: torch.Tensor, targets: torch.Tensor, grey_level
 
 
 def check_temperature(temperature: object) -> None:
+    """Checked when sampling starts and after every callback, which may have set `pipe._temperature`."""
     check_float("temperature", temperature, 0.0, above_minimum=True, meaning="1.0 samples the model's distribution")
 
 
