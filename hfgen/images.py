@@ -12,6 +12,8 @@ from diffusers.utils import make_image_grid
 from PIL import Image, ImageOps
 
 OutputType = Literal["pil", "np", "pt"]
+LatentOutputType = Literal["pil", "np", "pt", "latent"]
+"""What a pipeline with latents takes: "latent" returns them as its loop left them, before decoding."""
 
 
 def postprocess(images: torch.Tensor, output_type: OutputType = "pil") -> list[Image.Image] | np.ndarray | torch.Tensor:

@@ -57,6 +57,11 @@ def read_model_file(path: str, filename: str, revision: str | None = None) -> di
     """A JSON file of a local model folder or Hub repo (at `revision`), or None when the model has no such file."""
     if is_local(path):
         local = Path(path).expanduser()
+        if local.is_file():
+            raise NotADirectoryError(
+                f"Model folder {path!r} is a file, not a folder: pass the folder written by `hfgen train` that holds "
+                f"model_index.json{f' ({str(local.parent)!r})' if local.name == 'model_index.json' else ''}."
+            )
         if not local.is_dir():
             raise FileNotFoundError(f"Model folder {path!r} does not exist: pass a folder written by `hfgen train` or a Hub repo id.")
         if revision is not None:
@@ -172,8 +177,23 @@ def load_pipeline(
     `pipeline_class` (what `GANPipeline.from_pretrained` passes) must be the saved class or one of its bases. A repo
     pushed with remote code loads with hfgen's installed classes: its code is neither downloaded nor run.
     """
+    if isinstance(path, Path):
+        path = str(path)
+    if not isinstance(path, str) or not path.strip():
+        raise (ValueError if isinstance(path, str) else TypeError)(
+            f"The model path must be a folder written by `hfgen train` or a Hub repo id (a non-empty string), got {path!r}."
+        )
+    if revision is not None and not isinstance(revision, str):
+        raise TypeError(f"revision must be a branch, tag or commit id of a Hub repo (a string), got {revision!r}.")
+    if pipeline_class is not None and not (isinstance(pipeline_class, type) and issubclass(pipeline_class, DiffusionPipeline)):
+        raise TypeError(f"pipeline_class must be a pipeline class such as hfgen.GANPipeline, got {pipeline_class!r}.")
     if not kwargs.pop("use_safetensors", True):
         raise ValueError("hfgen loads safetensors only and never unpickles weights: drop use_safetensors=False.")
+    import torch
+
+    for name in ("dtype", "torch_dtype"):  # diffusers would warn and load float32 instead
+        if not isinstance(kwargs.get(name), (torch.dtype, dict, type(None))):
+            raise TypeError(f"{name} must be a torch.dtype such as torch.float16 (or a dict of them per component), got {kwargs[name]!r}.")
     index = read_model_index(path, revision)
     class_name = pipeline_class_name(index)
     saved_class = saved_pipeline_class(index)

@@ -11,6 +11,7 @@ from diffusers import ImagePipelineOutput
 from PIL import Image
 from transformers.cache_utils import StaticCache
 
+from ...call_checks import check_bool, check_float, check_generator, check_output_type
 from ...callbacks import StepCallback, StepCallbacksMixin
 from ...data.pixels import PixelVocabulary, images_to_uint8, raster, uint8_to_levels, unraster
 from ...images import OutputType, postprocess
@@ -25,6 +26,11 @@ def grey_level_log_probs(logits: torch.Tensor, targets: torch.Tensor, grey_level
     """log p(target) per pixel, (B, D), normalised over the grey levels only (start/class tokens never follow)."""
     log_probs = F.log_softmax(logits[..., :grey_levels].float(), dim=-1)  # (B, D, G)
     return log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def check_temperature(temperature: object) -> None:
+    """Checked when sampling starts and after every callback, which may have set `pipe._temperature`."""
+    check_float("temperature", temperature, 0.0, above_minimum=True, meaning="1.0 samples the model's distribution")
 
 
 class PixelGPTPipeline(StepCallbacksMixin, HfgenPipeline):
@@ -43,6 +49,8 @@ class PixelGPTPipeline(StepCallbacksMixin, HfgenPipeline):
 
     model_cpu_offload_seq = "model"
     _callback_tensor_inputs = ["tokens"]
+    _temperature: float = 1.0
+    _num_timesteps: int = 0
 
     # The image format is pipeline config (model_index.json); diffusers treats only arguments with defaults as
     # config values (required ones are components), hence the defaults: the built-in 8x8 digits.
@@ -83,6 +91,23 @@ class PixelGPTPipeline(StepCallbacksMixin, HfgenPipeline):
         """D: tokens per image (the dimensions bits/dim divides by)."""
         return self.config.resolution**2 * self.config.channels
 
+    @property
+    def num_timesteps(self) -> int:
+        """Pixels the current (or last) sampling call draws, one step each: what a cutoff callback's ratio scales."""
+        return self._num_timesteps
+
+    @property
+    def temperature(self) -> float:
+        """The sampling temperature of the current (or last) call. A step-end callback may change it between pixels
+        through `pipe._temperature`, as diffusion's callbacks change `pipe._guidance_scale`."""
+        return self._temperature
+
+    def bytes_per_image(self) -> int:
+        """A lower bound on what one image takes while sampling: its float32 key/value cache across every layer and
+        position, the last logits, and its long tokens."""
+        config, length = self.model.config, 1 + self.num_pixels
+        return 4 * (2 * config.num_hidden_layers * length * config.hidden_size + config.vocab_size) + 8 * 2 * length
+
     def first_tokens(self, class_labels: int | list[int] | torch.Tensor | None, batch_size: int) -> torch.Tensor:
         """(B, 1) conditioning tokens; class labels are required exactly when the model is class-conditional."""
         num_classes = self.config.num_classes
@@ -112,14 +137,14 @@ class PixelGPTPipeline(StepCallbacksMixin, HfgenPipeline):
         callback_tensor_inputs: list[str] | tuple[str, ...] = ("tokens",),
     ) -> torch.Tensor:
         """Fill the unknown positions of `tokens` (B, 1 + D) left to right; known ones are kept and conditioned on."""
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}: use 1.0 to sample the model's distribution.")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be one torch.Generator, got {type(generator).__name__}.")
+        check_temperature(temperature)
+        check_generator(generator, len(tokens), one_per_image=False)
         tensor_inputs = self.start_steps(callback, callback_tensor_inputs)
+        self._temperature = temperature
         tokens, length = tokens.clone(), tokens.shape[1]
         # 1. encode the prefix every image knows in one pass (at least the start/class token)
         prefix = int(known.all(0).long().cumprod(0).sum())
+        self._num_timesteps = length - prefix
         if prefix == length:
             return tokens
         # A cache written in place: a DynamicCache concatenates, copying the whole cache every step. On 28x28 images
@@ -128,12 +153,13 @@ class PixelGPTPipeline(StepCallbacksMixin, HfgenPipeline):
         logits = self.model(tokens[:, :prefix], cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
         for step, t in enumerate(self.progress_bar(range(prefix, length))):
             # 2. sample the next grey level; keep the given one where it is known
-            probs = F.softmax(logits[:, : self.config.grey_levels].float() / temperature, dim=-1)  # (B, G)
+            probs = F.softmax(logits[:, : self.config.grey_levels].float() / self._temperature, dim=-1)  # (B, G)
             sampled = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             tokens[:, t] = torch.where(known[:, t], tokens[:, t], sampled)
             # 3. the callback sees the tokens so far (and may replace the newest one), or stops the loop
             if callback is not None:
                 tokens[:, t] = self._newest_token_from_callback(callback, tensor_inputs, step, t, tokens)
+                check_temperature(self._temperature)
                 if self.interrupt:
                     break
             # 4. feed it back through the KV cache
@@ -172,17 +198,23 @@ class PixelGPTPipeline(StepCallbacksMixin, HfgenPipeline):
             batch_size (`int`, *optional*): images to generate; defaults to one per class label, else 1.
             generator (`torch.Generator`, *optional*): makes sampling deterministic.
             class_labels (`int`, `list[int]` or `torch.Tensor`, *optional*): class per image (conditional models).
-            temperature (`float`, *optional*, defaults to 1.0): > 0; below 1 sharpens each pixel's distribution.
+            temperature (`float`, *optional*, defaults to 1.0): > 0; below 1 sharpens each pixel's distribution
+                (a callback may change it between pixels: `pipe._temperature`).
             num_images_per_prompt (`int`, *optional*, defaults to 1): images per label (or per `batch_size` slot).
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"` (in [0, 1]).
             return_dict (`bool`, *optional*, defaults to `True`): return an `ImagePipelineOutput`, else a tuple.
             callback_on_step_end (`Callable`, *optional*): `callback(pipe, step, position, callback_kwargs) -> dict`,
                 called after each sampled pixel (token `position` of the sequence, 1 to D) with a copy of `"tokens"`
                 (B, 1 + D): start/class token, then grey levels in raster order, not yet sampled ones 0. It may
-                replace the newest token; `pipe._interrupt = True` stops early, leaving the rest black.
+                replace the newest token; `pipe._interrupt = True` stops early, leaving the rest black. There are
+                `pipe.num_timesteps` steps.
             callback_on_step_end_tensor_inputs (`list[str]`, *optional*, defaults to `["tokens"]`): what it gets.
         """
-        batch_size, labels = batch_and_class_labels(batch_size, class_labels, self.num_classes, num_images_per_prompt)
+        check_output_type(output_type, False, self)
+        check_bool("return_dict", return_dict)
+        batch_size, labels = batch_and_class_labels(
+            batch_size, class_labels, self.num_classes, num_images_per_prompt, self.device, self.bytes_per_image()
+        )
         first = self.first_tokens(labels, batch_size)
         tokens = torch.cat([first, first.new_zeros(batch_size, self.num_pixels)], dim=1)  # (B, 1 + D)
         known = torch.zeros_like(tokens, dtype=torch.bool)

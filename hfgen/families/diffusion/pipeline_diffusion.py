@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -15,8 +16,9 @@ from diffusers import (
 )
 from diffusers.utils.torch_utils import randn_tensor
 
+from ...call_checks import check_bool, check_float, check_generator, check_latents, check_num_inference_steps, check_output_type
 from ...callbacks import StepCallback, StepCallbacksMixin
-from ...images import OutputType, postprocess
+from ...images import LatentOutputType, postprocess
 from ...labels import ClassLabels, batch_and_class_labels, class_label_tensor
 from ...pipeline_base import HfgenPipeline
 from .likelihood import variational_bound
@@ -45,7 +47,9 @@ class DiffusionImagePipeline(StepCallbacksMixin, HfgenPipeline):
     """
 
     model_cpu_offload_seq = "unet"
-    _callback_tensor_inputs = ["latents"]
+    _callback_tensor_inputs = ["latents", "class_labels"]
+    _guidance_scale: float = 1.0
+    _num_timesteps: int = 0
 
     def __init__(self, unet: UNet2DModel, scheduler: SchedulerMixin) -> None:
         super().__init__()
@@ -122,6 +126,48 @@ class DiffusionImagePipeline(StepCallbacksMixin, HfgenPipeline):
         embeds = self.unet.config.num_class_embeds
         return embeds - 1 if embeds else None
 
+    @property
+    def guidance_scale(self) -> float:
+        """The classifier-free guidance weight of the current (or last) call. A step-end callback may change it
+        between steps through `pipe._guidance_scale`, as diffusers' `SDCFGCutoffCallback` does to stop guiding."""
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        """Whether the next step guides: a weight above 1 on a class-conditional UNet (diffusers' convention)."""
+        return self._guidance_scale > 1.0 and self.num_classes is not None
+
+    @property
+    def num_timesteps(self) -> int:
+        """Denoising steps of the current (or last) call: what a cutoff callback's `cutoff_step_ratio` scales."""
+        return self._num_timesteps
+
+    def bytes_per_image(self) -> int:
+        """A lower bound on what one image takes while sampling, in float32: its latents and the UNet's inputs and
+        outputs for both guidance halves, the UNet's widest feature map, and the decoded image."""
+        config = self.unet.config
+        area = config.sample_size**2
+        return 4 * (6 * config.in_channels * area + 2 * config.block_out_channels[0] * area + math.prod(self.image_shape))
+
+    def step_class_labels(self, labels: torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
+        """The UNet's labels for this step: the conditional ones, followed by the "no class" half while guiding.
+
+        `labels` are the last step's (what a callback saw as `class_labels`), so a callback may turn guidance off with
+        or without dropping that half (diffusers' cutoff callbacks drop theirs), turn it on, or guide away from a
+        class of its choosing by replacing the half."""
+        if labels is None:
+            return None
+        if len(labels) not in (batch_size, 2 * batch_size):
+            raise ValueError(
+                f"class_labels holds {len(labels)} labels for {batch_size} images: a callback may return one label per "
+                "image, or one per image followed by the unconditional half while guiding."
+            )
+        if not self.do_classifier_free_guidance:
+            return labels[:batch_size]
+        if len(labels) == batch_size:
+            return torch.cat([labels, torch.full_like(labels, self.num_classes)])
+        return labels
+
     def class_label_tensor(self, class_labels: ClassLabels | None, batch_size: int) -> torch.Tensor | None:
         """Validate labels and broadcast them to (batch_size,); None -> the "no class" label on conditional UNets."""
         if class_labels is None:
@@ -139,11 +185,8 @@ class DiffusionImagePipeline(StepCallbacksMixin, HfgenPipeline):
         shape = (batch_size, config.in_channels, config.sample_size, config.sample_size)
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=self._execution_device, dtype=self.unet.dtype)
-        elif tuple(latents.shape) != shape:
-            raise ValueError(
-                f"latents must have shape {shape} (images, channels, size, size), got {tuple(latents.shape)}: "
-                "draw them for this batch and UNet."
-            )
+        else:
+            check_latents(latents, shape, "draw (images, channels, size, size) N(0, I) noise for this batch and UNet")
         return latents.to(self._execution_device, self.unet.dtype) * self.scheduler.init_noise_sigma
 
     @torch.no_grad()
@@ -156,7 +199,7 @@ class DiffusionImagePipeline(StepCallbacksMixin, HfgenPipeline):
         guidance_scale: float | None = None,
         num_images_per_prompt: int = 1,
         latents: torch.Tensor | None = None,
-        output_type: OutputType = "pil",
+        output_type: LatentOutputType = "pil",
         return_dict: bool = True,
         callback_on_step_end: StepCallback | None = None,
         callback_on_step_end_tensor_inputs: list[str] | tuple[str, ...] = ("latents",),
@@ -171,50 +214,58 @@ class DiffusionImagePipeline(StepCallbacksMixin, HfgenPipeline):
                 (diffusers' convention), so any model takes 1.0.
             num_images_per_prompt (`int`, *optional*, defaults to 1): images per label (or per `batch_size` slot).
             latents (`torch.Tensor`, *optional*): starting noise, (images, channels, size, size) N(0, I) draws.
-            output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"`.
+            output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"`, `"pt"`, or `"latent"`: the final
+                latents before decoding and clamping (`postprocess(pipe.decode_latents(latents), "pt")` gives `"pt"`).
             return_dict (`bool`, *optional*, defaults to `True`): return an `ImagePipelineOutput`, else a tuple.
             callback_on_step_end (`Callable`, *optional*): `callback(pipe, step, timestep, callback_kwargs) -> dict`,
-                called after each denoising step; set `pipe._interrupt = True` to stop early (see `hfgen.callbacks`).
+                called after each denoising step; set `pipe._interrupt = True` to stop early, `pipe._guidance_scale`
+                to change guidance (see `hfgen.callbacks`, `pipe.num_timesteps`).
             callback_on_step_end_tensor_inputs (`list[str]`, *optional*, defaults to `["latents"]`): tensors the
-                callback gets (and may replace).
+                callback gets (and may replace): `"latents"`, and `"class_labels"`, the UNet's labels (while guiding,
+                one per image followed by the unconditional half; None for an unconditional UNet).
         """
-        if num_inference_steps <= 0:
-            raise ValueError(f"num_inference_steps must be positive, got {num_inference_steps}.")
-        guided = guidance_scale is not None and guidance_scale > 1.0
-        if guided and self.num_classes is None:
+        check_num_inference_steps(num_inference_steps, self.scheduler)
+        check_float("guidance_scale", guidance_scale, 0.0, optional=True, meaning="<= 1: no guidance")
+        check_output_type(output_type, True, self)
+        check_bool("return_dict", return_dict)
+        self._guidance_scale = 1.0 if guidance_scale is None else float(guidance_scale)
+        if self._guidance_scale > 1.0 and self.num_classes is None:
             raise ValueError(
                 f"guidance_scale={guidance_scale} needs a class-conditional model; this one is unconditional: "
                 "drop guidance_scale (or pass 1.0)."
             )
-        if guided and class_labels is None:
+        if self._guidance_scale > 1.0 and class_labels is None:
             raise ValueError("guidance_scale needs class_labels to guide towards: pass class_labels.")
         tensor_inputs = self.start_steps(callback_on_step_end, callback_on_step_end_tensor_inputs)
         batch_size, labels = batch_and_class_labels(
-            batch_size, class_labels, self.num_classes, num_images_per_prompt, self._execution_device
+            batch_size, class_labels, self.num_classes, num_images_per_prompt, self._execution_device, self.bytes_per_image()
         )
+        check_generator(generator, batch_size)
         if labels is None:
             labels = self.class_label_tensor(None, batch_size)
-        if guided:  # conditional and "no class" halves share one UNet call per step
-            labels = torch.cat([labels, torch.full_like(labels, self.num_classes)])
 
         self.scheduler.set_timesteps(num_inference_steps, device=self._execution_device)
+        self._num_timesteps = len(self.scheduler.timesteps)
         latents = self.prepare_latents(batch_size, generator, latents)  # after set_timesteps: some sigmas depend on it
         for step, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
-            # 1. predict the noise (or v) - for both halves when guiding
+            # 1. predict the noise (or v) - for the conditional and "no class" halves in one UNet call when guiding
+            guided = self.do_classifier_free_guidance  # read every step: a callback may have changed it
+            labels = self.step_class_labels(labels, batch_size)
             model_input = torch.cat([latents, latents]) if guided else latents
             model_input = self.scheduler.scale_model_input(model_input, t)
             output = self.unet(model_input, t, class_labels=labels).sample
             # 2. classifier-free guidance: push the conditional prediction away from the unconditional one
             if guided:
                 conditional, unconditional = output.chunk(2)
-                output = unconditional + guidance_scale * (conditional - unconditional)
+                output = unconditional + self._guidance_scale * (conditional - unconditional)
             # 3. x_t -> x_{t-1}
             latents = self.scheduler.step(output, t, latents, generator=generator, **self.step_options).prev_sample
-            # 4. the callback sees (and may replace) the new latents, or stops the loop
-            latents = self.end_step(callback_on_step_end, tensor_inputs, step, t, {"latents": latents})["latents"]
+            # 4. the callback sees (and may replace) the new latents and the labels, or stops the loop
+            tensors = self.end_step(callback_on_step_end, tensor_inputs, step, t, {"latents": latents, "class_labels": labels})
+            latents, labels = tensors["latents"], tensors["class_labels"]
             if self.interrupt:
                 break
 
-        images = postprocess(self.decode_latents(latents), output_type)
+        images = latents if output_type == "latent" else postprocess(self.decode_latents(latents), output_type)
         self.maybe_free_model_hooks()
         return ImagePipelineOutput(images=images) if return_dict else (images,)

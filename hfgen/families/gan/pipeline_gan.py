@@ -6,6 +6,7 @@ import torch
 from diffusers import ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from ...call_checks import check_bool, check_float, check_generator, check_int, check_latents, check_output_type
 from ...images import OutputType, postprocess
 from ...labels import batch_and_class_labels, class_label_tensor
 from ...pipeline_base import HfgenPipeline
@@ -59,11 +60,16 @@ class GANPipeline(HfgenPipeline):
 
     def prepare_latents(self, batch_size: int, generator: torch.Generator | list[torch.Generator] | None = None) -> torch.Tensor:
         """(batch_size, latent_dim) draws of z ~ N(0, I); the same generator seed gives the same latents."""
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        check_int("batch_size", batch_size)
+        check_generator(generator, batch_size)
         return randn_tensor(
             (batch_size, self.latent_dim), generator=generator, device=self._execution_device, dtype=self.gan_generator.dtype
         )
+
+    def bytes_per_image(self) -> int:
+        """A lower bound on what one image takes, in float32: its latent, and the image as generated and converted."""
+        config = self.gan_generator.config
+        return 4 * (config.latent_dim + 3 * config.num_channels * config.image_size**2)
 
     def _class_labels(self, class_labels: int | list[int] | torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
         """One label, or one per image -> (batch_size,) long tensor; a conditional model given none cycles through
@@ -81,10 +87,6 @@ class GANPipeline(HfgenPipeline):
         output_type: OutputType,
         return_dict: bool,
     ) -> ImagePipelineOutput | tuple:
-        if truncation is not None and not 0.0 < truncation <= 1.0:
-            raise ValueError(
-                f"truncation must be in (0, 1] (1 = no truncation, smaller = closer to the average), got {truncation}."
-            )
         # 1. truncation trick: pull z towards the mean of its prior (0), trading variety for fidelity
         if truncation is not None:
             latents = latents * truncation
@@ -119,16 +121,15 @@ class GANPipeline(HfgenPipeline):
             output_type (`str`, *optional*, defaults to `"pil"`): `"pil"`, `"np"` or `"pt"` (in [0, 1]).
             return_dict (`bool`, *optional*, defaults to `True`): return an `ImagePipelineOutput`, else a tuple.
         """
+        check_output_arguments(self, truncation, output_type, return_dict)
         batch_size, labels = batch_and_class_labels(
-            batch_size, class_labels, self.num_classes, num_images_per_prompt, self._execution_device
+            batch_size, class_labels, self.num_classes, num_images_per_prompt, self._execution_device, self.bytes_per_image()
         )
+        check_generator(generator, batch_size)
+        draw = f"draw them with pipe.prepare_latents({batch_size}, generator)"
+        check_latents(latents, (batch_size, self.latent_dim), draw, "(batch_size, latent_dim) = ")
         if latents is None:
             latents = self.prepare_latents(batch_size, generator)
-        elif latents.shape != (batch_size, self.latent_dim):
-            raise ValueError(
-                f"latents must have shape (batch_size, latent_dim) = ({batch_size}, {self.latent_dim}), "
-                f"got {tuple(latents.shape)}: draw them with pipe.prepare_latents({batch_size}, generator)."
-            )
         return self._generate(latents.to(self._execution_device), labels, truncation, output_type, return_dict)
 
     @torch.no_grad()
@@ -150,8 +151,8 @@ class GANPipeline(HfgenPipeline):
             class_labels (`int` or `list[int]`, *optional*): one class for the whole walk, or one per frame.
             truncation (`float`, *optional*): as in `__call__`.
         """
-        if num_frames < 2:
-            raise ValueError(f"num_frames must be at least 2 (the two ends), got {num_frames}.")
+        check_output_arguments(self, truncation, output_type, return_dict)
+        check_int("num_frames", num_frames, minimum=2)
         for name, latent in (("start", start), ("end", end)):
             if latent.shape != (self.latent_dim,):
                 raise ValueError(
@@ -164,3 +165,10 @@ class GANPipeline(HfgenPipeline):
         start, end = start.to(self._execution_device).float(), end.to(self._execution_device).float()
         latents = slerp(start, end, weights)  # (num_frames, latent_dim)
         return self._generate(latents, class_labels, truncation, output_type, return_dict)
+
+
+def check_output_arguments(pipe: GANPipeline, truncation: object, output_type: object, return_dict: object) -> None:
+    """The arguments `__call__` and `interpolate` share, checked before the generator runs."""
+    check_float("truncation", truncation, 0.0, 1.0, above_minimum=True, optional=True, meaning="1 = no truncation, smaller = closer to the average")
+    check_output_type(output_type, False, pipe)
+    check_bool("return_dict", return_dict)

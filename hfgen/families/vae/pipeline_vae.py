@@ -7,6 +7,7 @@ from diffusers import ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
+from ...call_checks import check_batch_memory, check_bool, check_generator, check_int, check_output_type
 from ...data import images_to_tensor
 from ...images import OutputType, postprocess
 from ...pipeline_base import HfgenPipeline
@@ -62,10 +63,14 @@ class VAEPipeline(HfgenPipeline):
                 papers show; the likelihood is reported apart), `"mode"` its most probable pixels, or `"sample"`
                 a draw with every pixel independent (the decoder's per-pixel uncertainty shows as speckle).
         """
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}.")
+        check_int("batch_size", batch_size)
+        check_generator(generator, batch_size)
+        check_output_type(output_type, False, self)
+        check_bool("return_dict", return_dict)
         if decode not in ("mean", "mode", "sample"):
             raise ValueError(f"Unknown decode {decode!r}: use 'mean' (the default), 'mode' or 'sample'.")
+        config = self.vae.config  # float32 latents, the decoder's P numbers per pixel and the image made of them
+        check_batch_memory(batch_size, 4 * (config.latent_dim + (config.parameters_per_pixel + 2) * self.vae.num_dimensions), self.vae.device)
         # 1. z ~ N(0, I)  2. the decoder's p(x | z)  3. its mean, mode or a draw
         latents = randn_tensor(
             (batch_size, self.vae.config.latent_dim), generator=generator, device=self.vae.device, dtype=self.vae.dtype
@@ -95,8 +100,7 @@ class VAEPipeline(HfgenPipeline):
     ) -> ImagePipelineOutput | tuple:
         """The whole strip of `num_frames` decoded images on the straight line between the two posterior means
         (the first and last frames are the reconstructions of `image_a` and `image_b`)."""
-        if num_frames < 2:
-            raise ValueError(f"num_frames must be at least 2 (the two end points), got {num_frames}.")
+        check_int("num_frames", num_frames, minimum=2)
         ends = self._to_tensor([image_a, image_b])
         start, end = self.vae.encode(ends).mean  # (Z,) each
         weights = torch.linspace(0, 1, num_frames, device=start.device, dtype=start.dtype)[:, None]  # (F, 1)
