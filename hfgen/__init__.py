@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "ClassCFGCutoffCallback": "hfgen.callbacks",
     "DiffusionImagePipeline": "hfgen.families.diffusion",
     "GANConfig": "hfgen.families.gan",
     "GANDiscriminator": "hfgen.families.gan",
@@ -28,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     "VAEModel": "hfgen.families.vae",
     "VAEPipeline": "hfgen.families.vae",
 }
-"""Public name -> the family package that defines it."""
+"""Public name -> the module that defines it (a family package, or the callbacks every pipeline takes)."""
 
 __all__ = [*_EXPORTS, "__version__"]
 
@@ -46,6 +47,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .callbacks import ClassCFGCutoffCallback
     from .families.autoregressive import HfgenGPTConfig, HfgenGPTForCausalLM, HfgenGPTModel, PixelGPTPipeline
     from .families.diffusion import DiffusionImagePipeline
     from .families.gan import GANConfig, GANDiscriminator, GANGenerator, GANPipeline

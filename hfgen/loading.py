@@ -7,12 +7,14 @@ is downloaded or unpickled.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
 from diffusers import DiffusionPipeline
 from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
@@ -177,8 +179,8 @@ def load_pipeline(
     `pipeline_class` (what `GANPipeline.from_pretrained` passes) must be the saved class or one of its bases. A repo
     pushed with remote code loads with hfgen's installed classes: its code is neither downloaded nor run.
     """
-    if isinstance(path, Path):
-        path = str(path)
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
     if not isinstance(path, str) or not path.strip():
         raise (ValueError if isinstance(path, str) else TypeError)(
             f"The model path must be a folder written by `hfgen train` or a Hub repo id (a non-empty string), got {path!r}."
@@ -189,8 +191,6 @@ def load_pipeline(
         raise TypeError(f"pipeline_class must be a pipeline class such as hfgen.GANPipeline, got {pipeline_class!r}.")
     if not kwargs.pop("use_safetensors", True):
         raise ValueError("hfgen loads safetensors only and never unpickles weights: drop use_safetensors=False.")
-    import torch
-
     for name in ("dtype", "torch_dtype"):  # diffusers would warn and load float32 instead
         if not isinstance(kwargs.get(name), (torch.dtype, dict, type(None))):
             raise TypeError(f"{name} must be a torch.dtype such as torch.float16 (or a dict of them per component), got {kwargs[name]!r}.")

@@ -17,6 +17,4 @@ class HfgenPipeline(DiffusionPipeline):
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> DiffusionPipeline:
         from .loading import load_pipeline
 
-        if isinstance(pretrained_model_name_or_path, os.PathLike):  # str() of anything else would hide a wrong type
-            pretrained_model_name_or_path = os.fspath(pretrained_model_name_or_path)
-        return load_pipeline(pretrained_model_name_or_path, pipeline_class=cls, **kwargs)
+        return load_pipeline(pretrained_model_name_or_path, pipeline_class=cls, **kwargs)  # it checks the path's type

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "hfgen.registry", "hfgen.objective", "hfgen.arguments", "hfgen.sampling", "hfgen.pipeline_base", "hfgen.loading",
         "hfgen.registration", "hfgen.widgets",
     )),
-    ("foundation", ("hfgen.data.*", "hfgen.images", "hfgen.labels", "hfgen.callbacks", "hfgen.plots")),
+    ("foundation", ("hfgen.data.*", "hfgen.images", "hfgen.labels", "hfgen.callbacks", "hfgen.plots", "hfgen.call_checks")),
 ]
 """Top to bottom. A module may import its own layer (without a circle) or any layer below, never one above.
 `name` is that module; `name.*` is a package and everything in it. The most specific pattern wins."""
