@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "ClassCFGCutoffCallback": "hfgen.callbacks",
     "DiffusionImagePipeline": "hfgen.families.diffusion",
     "GANConfig": "hfgen.families.gan",
     "GANDiscriminator": "hfgen.families.gan",
@@ -29,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "VAEModel": "hfgen.families.vae",
     "VAEPipeline": "hfgen.families.vae",
 }
-"""Public name -> the module that defines it (a family package, or the callbacks every pipeline takes)."""
+"""Public name -> the family package that defines it."""
 
 __all__ = [*_EXPORTS, "__version__"]
 
@@ -47,7 +46,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .callbacks import ClassCFGCutoffCallback
     from .families.autoregressive import HfgenGPTConfig, HfgenGPTForCausalLM, HfgenGPTModel, PixelGPTPipeline
     from .families.diffusion import DiffusionImagePipeline
     from .families.gan import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
