@@ -7,13 +7,14 @@ model config, and the config (saved with the weights) is what loading reads.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal, NoReturn
 
 from transformers import HfArgumentParser, SchedulerType
 
-BUILTIN_DATASETS = ("digits", "fashion_mnist")
+BUILTIN_DATASETS = ("digits", "fashion_mnist", "photos32", "photos64")
 MAX_SEED = 2**32 - 1  # numpy's limit, which accelerate's set_seed also seeds
 
 
@@ -143,11 +144,19 @@ def require_device(name: str, device: str | None) -> None:
 class DataArguments:
     dataset: str = field(
         default="digits",
-        metadata={"help": "digits (built-in), fashion_mnist, a folder of images, or a Hub dataset id."},
+        metadata={"help": "digits (built-in), fashion_mnist, photos32 / photos64 (built-in RGB), a folder of images, or a Hub dataset id."},
     )
     data_dir: str | None = field(default=None, metadata={"help": "Folder with the Fashion-MNIST IDX files."})
     resolution: int | None = field(default=None, metadata={"help": "Image side in pixels (default: the data's)."})
     channels: int | None = field(default=None, metadata={"help": "1 (grey) or 3 (RGB) (default: the data's)."})
+    center_crop: bool = field(
+        default=False,
+        metadata={"help": "Crop the center square after resizing the shorter side to --resolution; off: a random square "
+                          "(diffusers' --center_crop)."},
+    )
+    random_flip: bool = field(
+        default=False, metadata={"help": "Mirror training images left-right with probability 1/2 (diffusers' --random_flip)."}
+    )
 
     def __post_init__(self) -> None:
         require_dataset("dataset", self.dataset)
@@ -155,6 +164,13 @@ class DataArguments:
         require_positive(self, "resolution")
         if self.channels not in (None, 1, 3):
             raise ValueError(f"--channels must be 1 or 3, got {self.channels}.")
+
+    def image_transform(self, resolution: int, channels: int) -> Callable[[dict[str, list]], dict]:
+        """The training transform these options ask for (`hfgen.data.image_transform`), so every family crops and
+        flips the same way."""
+        from .data import image_transform
+
+        return image_transform(resolution, channels, self.center_crop, self.random_flip)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The datasets that need no download: scikit-learn's digits and Debian's Fashion-MNIST files."""
+"""The datasets that need no download: scikit-learn's digits and sample photos, and Debian's Fashion-MNIST files."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ DIGITS_TEST_SIZE = 300
 """Held-out digits: a stratified 300-image test split (`train_test_split(random_state=0)`), 1,497 for training."""
 
 DIGITS_GREY_LEVELS = 17
+PHOTOS = {"photos32": 32, "photos64": 64}
+"""RGB crops of scikit-learn's two sample photos at a fixed side, so the evaluator's judge and test images have
+the models' size (it judges at the data's own resolution)."""
+PHOTOS_CROPS = {"train": 128, "test": 32}
+"""Crops per photo and split: 256 training images, 64 test images, two classes."""
 FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
 FASHION_MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -24,7 +29,7 @@ FASHION_MNIST_CLASSES = [
 
 
 def _image_dataset(images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> datasets.Dataset:
-    """(n, h, w) uint8 + (n,) ints -> Dataset with `image` (Image) and `label` (ClassLabel) columns."""
+    """(n, h, w[, 3]) uint8 + (n,) ints -> Dataset with `image` (Image) and `label` (ClassLabel) columns."""
     features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=class_names)})
     # The Image feature encodes {"bytes": png}; from a numpy array it writes lossless PNG.
     return datasets.Dataset.from_dict({"image": list(images), "label": labels.tolist()}, features=features)
@@ -42,6 +47,28 @@ def load_digits(split: str) -> datasets.Dataset:
     )
     idx = {"train": train_idx, "test": test_idx}[split]
     return _image_dataset(pixels[idx], bunch.target[idx], [str(d) for d in range(10)])
+
+
+def load_photos(name: str, split: str) -> datasets.Dataset:
+    """RGB squares of scikit-learn's sample photos (china.jpg, flower.jpg: 427x640), one class per photo: random
+    crops of a side between 1/3 and all of the photo's height, resized to the size `name` says. The crops are a
+    fixed function of the split (seed 0 train, 1 test); both splits come from the same two photos."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    bunch = load_sample_images()
+    rng = np.random.default_rng(("train", "test").index(split))
+    side, images, labels = PHOTOS[name], [], []
+    for label, photo in enumerate(bunch.images):  # (427, 640, 3) uint8
+        height, width = photo.shape[:2]
+        for _ in range(PHOTOS_CROPS[split]):
+            crop = int(rng.integers(height // 3, height + 1))
+            top, left = int(rng.integers(height - crop + 1)), int(rng.integers(width - crop + 1))
+            square = Image.fromarray(photo[top : top + crop, left : left + crop])
+            images.append(np.asarray(square.resize((side, side), Image.Resampling.BICUBIC)))
+            labels.append(label)
+    names = [Path(f).stem for f in bunch.filenames]
+    return _image_dataset(np.stack(images), np.asarray(labels), names)
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .transforms import images_to_tensor
+from .transforms import ROW_GENERATORS, image_pixels
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def images_to_uint8(images: list[Image.Image] | torch.Tensor | np.ndarray, resol
     sizes = {i.size for i in images}
     if sizes != {(resolution, resolution)}:
         raise ValueError(f"Images must be {resolution}x{resolution} (resizing would invent grey levels), got sizes {sorted(sizes)}.")
-    return torch.round((images_to_tensor(list(images), resolution, channels) + 1) * 127.5).to(torch.uint8)
+    return image_pixels(list(images), resolution, channels)
 
 
 def raster(levels: torch.Tensor) -> torch.Tensor:
@@ -101,12 +101,14 @@ def unraster(tokens: torch.Tensor, resolution: int, channels: int) -> torch.Tens
 
 
 def pixel_transform(
-    resolution: int, channels: int, vocabulary: PixelVocabulary, class_conditional: bool
+    resolution: int, channels: int, vocabulary: PixelVocabulary, class_conditional: bool,
+    center_crop: bool = False, random_flip: bool = False,
 ) -> Callable[[dict[str, list[Any]]], dict[str, torch.Tensor]]:
-    """A batched transform for `Dataset.with_transform`: {"image", "label"} -> {"input_ids": (B, 1 + D)}."""
+    """A batched transform for `Dataset.with_transform`: {"image", "label"} -> {"input_ids": (B, 1 + D)}; crops
+    and flips as `image_transform` does (neither invents a grey level)."""
 
     def transform(batch: dict[str, list[Any]]) -> dict[str, torch.Tensor]:
-        pixels = images_to_uint8(batch["image"], resolution, channels)
+        pixels = image_pixels(batch["image"], resolution, channels, center_crop, random_flip, batch.get(ROW_GENERATORS))
         labels = torch.as_tensor(batch["label"]) if class_conditional else None
         first = vocabulary.first_tokens(labels, len(batch["image"]))
         return {"input_ids": torch.cat([first, raster(uint8_to_levels(pixels, vocabulary.grey_levels))], dim=1)}

@@ -9,9 +9,9 @@ from pathlib import Path
 import datasets
 import huggingface_hub
 
-from .builtin import DIGITS_GREY_LEVELS, load_digits, load_fashion_mnist
+from .builtin import DIGITS_GREY_LEVELS, PHOTOS, load_digits, load_fashion_mnist, load_photos
 
-DATASET_NAMES = ("digits", "fashion_mnist")
+DATASET_NAMES = ("digits", "fashion_mnist", *PHOTOS)
 FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -32,7 +32,7 @@ def load_image_dataset(
 ) -> datasets.Dataset:
     """Load `name` as a Dataset with an `image` column and, when known, a `label` ClassLabel column.
 
-    `name` is `digits` (the built-in default), `fashion_mnist`, a local folder of images (datasets'
+    `name` is `digits` (the built-in default), `fashion_mnist`, `photos32` / `photos64` (RGB), a local folder of images (datasets'
     `imagefolder`, class sub-folders become labels) or a Hub dataset id such as `owner/name`.
     """
     if split not in ("train", "test"):
@@ -41,6 +41,8 @@ def load_image_dataset(
         return load_digits(split)
     if name == "fashion_mnist":
         return _fashion_mnist(split, data_dir)
+    if name in PHOTOS:
+        return load_photos(name, split)
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")):
         return _normalise_columns(_image_folder(path, split), name)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import datasets
+import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler
+
+from ..data.transforms import ROW_GENERATORS
 
 
 class ShardedEpochBatches(Sampler[list[int]]):
@@ -41,3 +45,32 @@ class ShardedEpochBatches(Sampler[list[int]]):
                 offset = b * global_batch + self.process_index * self.batch_size
                 yield order[offset : offset + self.batch_size].tolist()
             epoch, first = epoch + 1, 0
+
+    def positioned(self) -> Iterator[tuple[list[int], int]]:
+        """Each micro-batch with the stream position of its first row: micro-step x global batch + this process's
+        offset, so a row's position is the same on any number of processes and after any resume."""
+        global_batch = self.batch_size * self.num_processes
+        for micro_step, indices in enumerate(self, start=self.start):
+            yield indices, micro_step * global_batch + self.process_index * self.batch_size
+
+
+class SeededRows(Dataset):
+    """`dataset[indices]` for a `positioned()` stream, whose custom transform also gets `ROW_GENERATORS`: one numpy
+    generator per row, seeded by (seed, the row's position), so random crops and flips are a function of the run's
+    seed and step - never of a process's RNG - and resume exactly."""
+
+    def __init__(self, dataset: datasets.Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+        form = dataset.format
+        self.transform = form["format_kwargs"].get("transform") if form["type"] == "custom" else None
+        self.rows = dataset.with_format(None)  # the raw rows the transform is applied to, here with the generators
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[list[int], int]) -> dict[str, torch.Tensor]:
+        indices, first = key
+        if self.transform is None:
+            return self.dataset[indices]
+        generators = [np.random.default_rng([self.seed, first + row]) for row in range(len(indices))]
+        return self.transform(self.rows[indices] | {ROW_GENERATORS: generators})

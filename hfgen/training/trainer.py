@@ -22,7 +22,7 @@ from transformers import get_scheduler
 
 from ..images import image_grid
 from ..arguments import TrainingArguments
-from .batches import ShardedEpochBatches
+from .batches import SeededRows, ShardedEpochBatches
 from .checkpoints import (
     CHECKPOINTS_FOLDER, ENTRY_FILES, check_resumable, estimate_checkpoint_bytes, list_checkpoints, load_checkpoint, publish,
     read_state, resolve_checkpoint, save_checkpoint,
@@ -133,9 +133,10 @@ class Trainer:
             len(dataset), args.train_batch_size, accelerator.num_processes, accelerator.process_index,
             seed=args.seed, start=step * args.gradient_accumulation_steps,
         )
-        # batch_size=None: each sampled index list is fetched in one `dataset[indices]` call (batched transform).
+        # batch_size=None: each sampled index list is fetched in one `dataset[indices]` call (batched transform), with
+        # per-row generators for random augmentations (`SeededRows`).
         loader = DataLoader(
-            dataset, sampler=batches, batch_size=None, num_workers=args.dataloader_num_workers,
+            SeededRows(dataset, args.seed), sampler=batches.positioned(), batch_size=None, num_workers=args.dataloader_num_workers,
             generator=torch.Generator(),  # keeps the global RNG untouched when iterators are created
         )
         if accelerator.is_main_process:

@@ -67,7 +67,7 @@ class AutoregressiveObjective(Objective):
     module_names = ("model",)
 
     def __init__(self, arguments: AutoregressiveArguments, data: DataArguments) -> None:
-        self.arguments = arguments
+        self.arguments, self.data = arguments, data
         modality = arguments.modality
         if modality == "auto":
             modality = "text" if is_text_source(data.dataset) else "pixels"
@@ -119,7 +119,10 @@ class AutoregressiveObjective(Objective):
         if self.is_text:
             return self.text.train
         return self.dataset.with_transform(
-            pixel_transform(self.info.resolution, self.info.channels, self.vocabulary, self.arguments.class_conditional)
+            pixel_transform(
+                self.info.resolution, self.info.channels, self.vocabulary, self.arguments.class_conditional,
+                self.data.center_crop, self.data.random_flip,
+            )
         )
 
     def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 from torch import nn
 
-from ...data import describe_images, image_transform, load_image_dataset
+from ...data import describe_images, load_image_dataset
 from . import DiffusionImagePipeline, default_unet_config
 from ...arguments import DataArguments, require_existing, require_in, require_positive
 from ...objective import Objective, ObjectiveOutput, PreparedModules
@@ -80,7 +80,7 @@ class DiffusionObjective(Objective):
     module_names = ("unet",)
 
     def __init__(self, arguments: DiffusionArguments, data: DataArguments) -> None:
-        self.arguments = arguments
+        self.arguments, self.data = arguments, data
         self.dataset = load_image_dataset(data.dataset, "train", data.data_dir)
         self.info = describe_images(self.dataset, data.dataset, data.resolution, data.channels)
         if arguments.class_conditional and self.info.num_classes is None:
@@ -105,7 +105,7 @@ class DiffusionObjective(Objective):
         return {"unet": UNet2DModel.from_config(self.unet_config())}
 
     def train_dataset(self) -> datasets.Dataset:
-        return self.dataset.with_transform(image_transform(self.info.resolution, self.info.channels))
+        return self.dataset.with_transform(self.data.image_transform(self.info.resolution, self.info.channels))
 
     def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:
         return self.denoising_loss(batch["pixel_values"], batch.get("labels"), modules["unet"])  # images in [-1, 1]

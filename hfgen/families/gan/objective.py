@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...data import describe_images, image_transform, load_image_dataset
+from ...data import describe_images, load_image_dataset
 from ...loading import load_pipeline
 from . import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
 from ...arguments import DataArguments, require_non_negative, require_positive
@@ -135,7 +135,7 @@ class GANObjective(Objective):
     ema_modules = ("generator",)
 
     def __init__(self, arguments: GANArguments, data: DataArguments) -> None:
-        self.arguments = arguments
+        self.arguments, self.data = arguments, data
         self.loss = LOSSES[arguments.loss]
         self.dataset = load_image_dataset(data.dataset, "train", data.data_dir)
         self.info = describe_images(self.dataset, data.dataset, data.resolution, data.channels)
@@ -177,7 +177,7 @@ class GANObjective(Objective):
         }
 
     def train_dataset(self) -> datasets.Dataset:
-        return self.dataset.with_transform(image_transform(self.info.resolution, self.info.channels))
+        return self.dataset.with_transform(self.data.image_transform(self.info.resolution, self.info.channels))
 
     def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:
         real = batch["pixel_values"]  # (B, C, H, W) in [-1, 1]

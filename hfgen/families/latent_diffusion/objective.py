@@ -42,6 +42,11 @@ class LatentDiffusionArguments(DiffusionArguments):
                 "first with `hfgen train vae --spatial_latent --block_out_channels 32 --latent_channels 4 --output_dir out/vae-spatial`."
             )
 
+    def check_data(self, data: DataArguments) -> None:
+        """Cached latents are encoded once, from each image's center crop: a flip would never reach them."""
+        if self.cache_latents and data.random_flip:
+            raise ValueError("--random_flip changes each image every step, but cached latents are encoded once: add --cache_latents false.")
+
 
 def load_vae(path: str) -> VAEModel:
     """The hfgen VAE at `path`: a folder (or Hub repo) written by `hfgen train vae` or `hfgen train
@@ -72,6 +77,7 @@ class LatentDiffusionObjective(DiffusionObjective):
     """
 
     def __init__(self, arguments: LatentDiffusionArguments, data: DataArguments) -> None:
+        arguments.check_data(data)
         self.vae = load_vae(arguments.vae)
         config = self.vae.config
         # The data defaults to the VAE's image shape; a different one given explicitly is a mismatch.

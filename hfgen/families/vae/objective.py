@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ...data import describe_images, images_to_tensor, load_image_dataset
+from ...data.transforms import image_pixels
 from . import VAEConfig, VAEModel, VAEPipeline
 from .configuration_vae import Likelihood
 from ...arguments import DataArguments, require_non_negative, require_positive
@@ -98,12 +99,14 @@ class VAEObjective(Objective):
 
     def train_dataset(self) -> datasets.Dataset:
         """The images decoded once into a fixed-length uint8 column: a batch then costs ~1 ms to fetch instead of
-        ~12 ms of PNG decoding, a quarter of a training step for a network this small."""
+        ~12 ms of PNG decoding, a quarter of a training step for a network this small. The cache holds each image's
+        center crop; --random_flip changes the image every time, so it decodes each batch (`pixel_values`)."""
         resolution, channels = self.info.resolution, self.info.channels
+        if self.data.random_flip:
+            return self.dataset.with_transform(self.data.image_transform(resolution, channels))
 
         def to_pixels(batch: dict[str, list]) -> dict[str, torch.Tensor]:
-            images = images_to_tensor(batch["image"], resolution, channels)  # (B, C, H, W) in [-1, 1]
-            return {"pixels": ((images + 1) * 127.5).round().to(torch.uint8).flatten(1)}  # (B, C * H * W)
+            return {"pixels": image_pixels(batch["image"], resolution, channels).flatten(1)}  # (B, C * H * W) uint8
 
         features = datasets.Features({"pixels": datasets.List(datasets.Value("uint8"), length=channels * resolution**2)})
         pixels = self.dataset.map(to_pixels, batched=True, remove_columns=self.dataset.column_names, features=features)
@@ -128,7 +131,8 @@ class VAEObjective(Objective):
     def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:
         beta = self.kl_weight()
         self.batches_seen += 1
-        output = modules["vae"](self.images(batch["pixels"]), beta=beta, free_bits=self.arguments.free_bits)
+        images = batch["pixel_values"] if "pixel_values" in batch else self.images(batch["pixels"])  # (B, C, H, W)
+        output = modules["vae"](images, beta=beta, free_bits=self.arguments.free_bits)
         reconstruction, kl = output.reconstruction_loss.detach(), output.kl.detach()
         return ObjectiveOutput(
             output.loss,
