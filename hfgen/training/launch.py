@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import yaml
 
-from ..registry import get_family
 from ..arguments import ArgumentParser, DataArguments, TrainingArguments
+from ..families import get_family
 
 if TYPE_CHECKING:
     from .trainer import TrainOutput
