@@ -1,7 +1,9 @@
-"""The `hfgen` command line: `hfgen train|sample|evaluate|zoo|push|push-space|demo ...`. Each command parses its options with HfArgumentParser."""
+"""The `hfgen` command line: `hfgen train|sample|evaluate|zoo|push|push-space|demo ...`, dispatched to the command's
+module in `hfgen/commands/`, with the one-line error every bad input gets."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from safetensors import SafetensorError
@@ -27,100 +29,12 @@ commands:
 USER_ERRORS = (ValueError, OSError, SafetensorError, FloatingPointError)
 
 
-def _train(argv: list[str]) -> None:
-    from .training.launch import train
-
-    if not argv or argv[0].startswith("-"):
-        raise ValueError(f"`hfgen train` needs a family first: hfgen train <{'|'.join(family_names())}> [options].")
-    output = train(argv[0], argv[1:])
-    from accelerate import PartialState
-
-    if PartialState().is_main_process:
-        print(f"trained {output.global_step} steps in {output.train_seconds:.1f} s")
-
-
-def _sample(argv: list[str]) -> None:
-    from .training.arguments import ArgumentParser
-
-    from .sampling import SampleArguments, sample
-
-    parser = ArgumentParser(SampleArguments, prog="hfgen sample")
-    (args,) = parser.parse_args_into_dataclasses(args=_positional_model(argv))
-    print(sample(args))
-
-
-def _evaluate(argv: list[str]) -> None:
-    from .training.arguments import ArgumentParser
-
-    from .evaluation import EvaluateArguments, evaluate
-
-    parser = ArgumentParser(EvaluateArguments, prog="hfgen evaluate")
-    (args,) = parser.parse_args_into_dataclasses(args=_positional_model(argv))
-    evaluate(args)
-
-
-def _zoo(argv: list[str]) -> None:
-    from .training.arguments import ArgumentParser
-
-    from .evaluation.zoo import ZooArguments, run_zoo
-
-    parser = ArgumentParser(ZooArguments, prog="hfgen zoo")
-    (args,) = parser.parse_args_into_dataclasses(args=argv)
-    run_zoo(args)
-
-
-def _push(argv: list[str]) -> None:
-    from .training.arguments import ArgumentParser
-
-    from .hub.push import PushArguments, push_folder
-
-    parser = ArgumentParser(PushArguments, prog="hfgen push")
-    (args,) = parser.parse_args_into_dataclasses(args=_positionals(argv, "folder", "repo_id"))
-    print(f"pushed {args.folder} to {push_folder(args)}")
-
-
-def _push_space(argv: list[str]) -> None:
-    from .training.arguments import ArgumentParser
-
-    from .hub.push_space import PushSpaceArguments, push_space
-
-    parser = ArgumentParser(PushSpaceArguments, prog="hfgen push-space")
-    (args,) = parser.parse_args_into_dataclasses(args=_positionals(argv, "space", "repo_id"))
-    print(f"deployed spaces/{args.space} to {push_space(args)}")
-
-
-def _demo(argv: list[str]) -> None:
-    from .training.arguments import ArgumentParser
-
-    from .demo import DemoArguments, build_demo, demo_names, launch
-
-    if not argv or argv[0].startswith("-"):
-        raise ValueError(f"`hfgen demo` needs a Space first: hfgen demo <{'|'.join(demo_names())}> [--model PATH_OR_REPO] [--port N].")
-    (args,) = ArgumentParser(DemoArguments, prog="hfgen demo").parse_args_into_dataclasses(args=argv[1:])
-    launch(build_demo(argv[0], args.model), args.host, args.port)
-
-
-def _positionals(argv: list[str], *names: str) -> list[str]:
-    """`hfgen push out/model you/model --flags` -> `--folder out/model --repo_id you/model --flags`."""
-    flags = []
-    for name in names:
-        if not argv or argv[0].startswith("-"):
-            break
-        flags, argv = [*flags, f"--{name}", argv[0]], argv[1:]
-    return [*flags, *argv]
-
-
-def _positional_model(argv: list[str]) -> list[str]:
-    """`hfgen sample out/model --flags` -> `--model out/model --flags` (the model is the first positional)."""
-    if argv and not argv[0].startswith("-"):
-        return ["--model", argv[0], *argv[1:]]
-    return argv
-
-
 COMMANDS = {
-    "train": _train, "sample": _sample, "evaluate": _evaluate, "zoo": _zoo, "push": _push, "push-space": _push_space,
-    "demo": _demo,
+    "train": "hfgen.commands.train", "sample": "hfgen.commands.sample", "evaluate": "hfgen.commands.evaluate",
+    "zoo": "hfgen.commands.zoo", "push": "hfgen.commands.push", "push-space": "hfgen.commands.push_space",
+    "demo": "hfgen.commands.demo",
 }
+"""Command -> its module in `hfgen/commands/`, imported only when that command runs (so `hfgen --help` loads no model code)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from .training.signals import STOPPED_EXIT_CODE, TrainingStopped
 
     try:
-        COMMANDS[command](rest)
+        importlib.import_module(COMMANDS[command]).run(rest)
     except USER_ERRORS as error:
         print(f"hfgen: error: {error}", file=sys.stderr)
         return 2

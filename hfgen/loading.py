@@ -7,6 +7,9 @@ is downloaded or unpickled.
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,7 @@ from huggingface_hub.errors import (
 from safetensors import SafetensorError
 
 from .families import Family, family_of_folder, pipeline_class_name, saved_pipeline_class
-from .hub.remote_code import native_folder
-from .pipeline_base import HfgenPipeline
+from .registration import hub_components
 
 HUB_LOADABLE_PATTERNS = ["model_index.json", "*/*.json", "*/*.safetensors", "*/*.txt", "*/*.model"]
 """What loading a pipeline downloads: configs, weights, tokenizer files."""
@@ -138,6 +140,30 @@ def download_model(repo_id: str, revision: str | None = None) -> str:
         raise hub_error(repo_id, revision, "its weights and configs", error) from None
 
 
+def native_index(index: dict[str, Any]) -> dict[str, Any]:
+    """An exported model_index.json as hfgen saves it: hfgen's installed classes instead of the repo's code."""
+    native = dict(index) | {name: [cls.__module__, cls.__name__] for name, cls in hub_components(index).items()}
+    if isinstance(index.get("_class_name"), list):
+        native["_class_name"] = index["_class_name"][-1]
+    return native
+
+
+@contextmanager
+def native_folder(folder: Path, index: dict[str, Any]) -> Iterator[Path]:
+    """`folder` as hfgen saves it: itself, or for an exported one a temporary view - links to its files, and the
+    native model_index.json - so that hfgen's installed classes load it and none of its code runs."""
+    native = native_index(index)
+    if native == index:
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="hfgen-native-") as view:
+        for entry in folder.iterdir():
+            if entry.name != "model_index.json" and entry.suffix != ".py":
+                (Path(view) / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+        (Path(view) / "model_index.json").write_text(json.dumps(native, indent=2))
+        yield Path(view)
+
+
 def load_pipeline(
     path: str, revision: str | None = None, pipeline_class: type[DiffusionPipeline] | None = None, **kwargs
 ) -> DiffusionPipeline:
@@ -159,7 +185,8 @@ def load_pipeline(
     folder = path if is_local(path) else download_model(path, revision)
     try:
         with native_folder(Path(folder).expanduser(), index) as loadable:
-            pipe = super(HfgenPipeline, saved_class).from_pretrained(loadable, use_safetensors=True, **kwargs)
+            # diffusers' own loader, bound to the saved class: its `from_pretrained` (HfgenPipeline's) leads back here
+            pipe = DiffusionPipeline.from_pretrained.__func__(saved_class, loadable, use_safetensors=True, **kwargs)
     except (OSError, SafetensorError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise OSError(

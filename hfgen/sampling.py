@@ -1,12 +1,11 @@
-"""`hfgen sample`: one set of options, dispatched to the family of the model (its `Family.sample`)."""
+"""`hfgen sample`'s options: one set for every family; each family's `Family.sample` reads the ones it uses."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .loading import family_of_model
-from .training.arguments import (
+from .arguments import (
     require_device, require_existing, require_in, require_non_negative, require_positive, require_seed, require_writable,
 )
 
@@ -56,7 +55,3 @@ class SampleArguments:
                 f"{self.interpolate}."
             )
 
-
-def sample(args: SampleArguments) -> str:
-    """Generate from the model at `args.model` and write `args.output`; returns a line saying what was written."""
-    return family_of_model(args.model, args.revision).sample(args)

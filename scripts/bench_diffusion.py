@@ -37,10 +37,10 @@ from transformers import get_scheduler
 from hfgen import DiffusionImagePipeline
 from hfgen.data import describe_images, image_transform, load_image_dataset
 from hfgen.evaluation import Evaluator
-from hfgen.evaluation.evaluate import markdown_table, trained_dataset
+from hfgen.evaluation.evaluator import markdown_table, trained_dataset
 from hfgen.images import image_grid
 from hfgen.families.diffusion import default_unet_config
-from hfgen.training.arguments import DataArguments, TrainingArguments
+from hfgen.arguments import DataArguments, TrainingArguments
 from hfgen.families.diffusion.objective import DiffusionArguments, DiffusionObjective
 from hfgen.training.trainer import LOG_FILE, Trainer
 

@@ -23,7 +23,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from hfgen import GANDiscriminator, GANGenerator, GANPipeline
 from hfgen.images import image_grid
-from hfgen.training.arguments import DataArguments, TrainingArguments
+from hfgen.arguments import DataArguments, TrainingArguments
 from hfgen.families.gan.objective import GANArguments, GANObjective
 from hfgen.training.trainer import Trainer
 

@@ -25,7 +25,7 @@ from transformers import get_scheduler
 
 from hfgen import VAEModel, VAEPipeline
 from hfgen.data import images_to_tensor, load_image_dataset
-from hfgen.training.arguments import DataArguments, TrainingArguments
+from hfgen.arguments import DataArguments, TrainingArguments
 from hfgen.families.vae.objective import VAEArguments, VAEObjective
 from hfgen.training.trainer import Trainer
 

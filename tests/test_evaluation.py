@@ -15,10 +15,10 @@ from hfgen.cli import main
 from hfgen.data import load_image_dataset
 from hfgen.evaluation import GenerativeMetrics, bits_per_dim, load_feature_extractor, log_likelihood, train_feature_extractor
 from hfgen.evaluation.baselines import kde_images, noise_images, real_images
-from hfgen.evaluation.evaluate import generate
+from hfgen.evaluation.evaluator import generate
 from hfgen.evaluation.feature_extractor import CACHE_ENV, FeatureExtractor, accuracy, cache_dir
 from hfgen.evaluation.metrics import frechet_distance, inception_fid, precision_recall
-from hfgen.evaluation.zoo import ZooArguments, train_argv
+from hfgen.zoo.run import ZooArguments, train_argv
 from hfgen.loading import load_pipeline
 from hfgen.families.diffusion import default_unet_config
 from hfgen.training.launch import train

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 from hfgen import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
 from hfgen.loading import load_pipeline
-from hfgen.training.arguments import DataArguments
-from hfgen.training.objective import PreparedModules
+from hfgen.arguments import DataArguments
+from hfgen.objective import PreparedModules
 from hfgen.families.gan.objective import LOSSES, GANArguments, GANObjective
 
 TINY = {"latent_dim": 16, "generator_channels": 16, "discriminator_channels": 8}

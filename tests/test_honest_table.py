@@ -15,7 +15,7 @@ from hfgen.cli import main
 from hfgen.evaluation import GenerativeMetrics, Evaluator, bits_per_dim, load_feature_extractor
 from hfgen.evaluation.baselines import held_out_images, kde_images, real_images, smote_images
 from hfgen.evaluation.metrics import inception_fid
-from hfgen.evaluation.zoo import ZooArguments, train_argv
+from hfgen.zoo.run import ZooArguments, train_argv
 from hfgen.families.diffusion.likelihood import stratified_timesteps
 from hfgen.loading import load_pipeline
 from hfgen.training.launch import train

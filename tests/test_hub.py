@@ -26,7 +26,7 @@ from hfgen.families import family_names, get_family
 from hfgen.hub.cards import EVAL_RESULTS_FILE, update_card
 from hfgen.hub.remote_code import export_remote_code
 from hfgen.loading import load_pipeline
-from hfgen.evaluation.zoo import ZooArguments, training_runs
+from hfgen.zoo.run import ZooArguments, training_runs
 from hfgen.training.launch import train
 
 pytestmark = pytest.mark.slow

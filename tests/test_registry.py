@@ -16,7 +16,7 @@ import pytest
 
 import hfgen
 from hfgen.cli import main
-from hfgen.evaluation.zoo import table_rows
+from hfgen.zoo.run import table_rows
 from hfgen.families import REGISTRY, families, family_names, family_of_pipeline, get_family
 from hfgen.loading import family_of_model, load_pipeline
 

@@ -309,13 +309,13 @@ FREE_TEXT = {"prompt", "commit_message", "revision", "host"}  # any text is vali
 
 def command_dataclasses() -> dict[str, tuple[list[str], tuple[type, ...]]]:
     """Command name -> (its argv prefix, the dataclasses its options come from), from the registry and the CLI."""
-    from hfgen.demo import DemoArguments
-    from hfgen.evaluation import EvaluateArguments
-    from hfgen.evaluation.zoo import ZooArguments
+    from hfgen.commands.demo import DemoArguments
+    from hfgen.commands.evaluate import EvaluateArguments
+    from hfgen.zoo.run import ZooArguments
     from hfgen.hub.push import PushArguments
     from hfgen.hub.push_space import PushSpaceArguments
     from hfgen.sampling import SampleArguments
-    from hfgen.training.arguments import DataArguments, TrainingArguments
+    from hfgen.arguments import DataArguments, TrainingArguments
 
     commands = {f"train {family.name}": (["train", family.name], (TrainingArguments, DataArguments, family.arguments))
                 for family in families()}
@@ -401,7 +401,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def prerequisite_models(tmp_path_factory) -> dict[str, Path]:
     """Family -> the model it builds on (latent diffusion's spatial VAE), trained with the family's tiny plan."""
-    from hfgen.evaluation.zoo import ZooArguments, training_runs
+    from hfgen.zoo.run import ZooArguments, training_runs
 
     models = {}
     for family in families():
@@ -425,8 +425,8 @@ def test_every_option_is_swept(tmp_path):
 def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, prerequisite_models, capsys, monkeypatch):
     import hfgen.training.trainer
 
-    evaluate_module = sys.modules["hfgen.evaluation.evaluate"]
-    zoo_module = sys.modules["hfgen.evaluation.zoo"]
+    evaluate_module = importlib.import_module("hfgen.commands.evaluate")
+    zoo_module = importlib.import_module("hfgen.commands.zoo")
 
     def accepted(*args, **kwargs):
         raise Accepted
@@ -434,9 +434,9 @@ def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, prerequisite_mod
     monkeypatch.setattr(hfgen.training.trainer, "_cycle_until", accepted)
     monkeypatch.setattr(evaluate_module, "Evaluator", accepted)
     monkeypatch.setattr(zoo_module, "run_zoo", accepted)
-    monkeypatch.setattr(importlib.import_module("hfgen.hub.push"), "push_folder", accepted)
-    monkeypatch.setattr(importlib.import_module("hfgen.hub.push_space"), "push_space", accepted)
-    monkeypatch.setattr(importlib.import_module("hfgen.demo"), "build_demo", accepted)
+    monkeypatch.setattr(importlib.import_module("hfgen.commands.push"), "push_folder", accepted)
+    monkeypatch.setattr(importlib.import_module("hfgen.commands.push_space"), "push_space", accepted)
+    monkeypatch.setattr(importlib.import_module("hfgen.commands.demo"), "build_demo", accepted)
     (tmp_path / "a_file.txt").write_text("not what was asked for")
     cases = sweep_cases(tmp_path, tiny_model, prerequisite_models)
     failures, started = [], time.perf_counter()

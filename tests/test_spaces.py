@@ -27,7 +27,8 @@ from PIL import Image
 
 from helpers import REPO_ROOT, run_hfgen, subprocess_env
 from hfgen.cli import main
-from hfgen.demo import DISPLAY_SIDE, MODEL_ENV, demo_names, launch
+from hfgen.demo import MODEL_ENV, demo_names, launch
+from hfgen.widgets import DISPLAY_SIDE
 
 SPACES = ("diffusion", "latent-diffusion", "vae", "gan", "autoregressive", "zoo")
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "spaces"
@@ -365,7 +366,7 @@ def save_screenshot(page, name: str) -> None:
 def test_a_bug_reaches_the_user_as_one_short_line():
     import gradio as gr
 
-    from hfgen.demo import user_errors
+    from hfgen.widgets import user_errors
 
     @user_errors
     def broken(value: int) -> int:

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from hfgen.cli import main
-from hfgen.evaluation.zoo import ZooArguments, available_families, table_rows as family_rows, train_argv
+from hfgen.zoo.run import ZooArguments, available_families, table_rows as family_rows, train_argv
 from hfgen.families import REGISTRY, family_names
 
 

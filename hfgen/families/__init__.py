@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
 
+    from ..arguments import DataArguments
+    from ..objective import Objective
     from ..sampling import SampleArguments
-    from ..training.arguments import DataArguments
-    from ..training.objective import Objective
 
 REGISTRY: dict[str, str] = {
     "diffusion": "hfgen.families.diffusion.family",

@@ -9,18 +9,16 @@ run_info.json (data, arguments, steps, time, hardware), train_log.jsonl (the los
 from __future__ import annotations
 
 import json
-import os
-import platform
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
 
 from ..families import Family, get_family
-from .components import auto_class_of, hub_components
+from ..plots import loss_figure
+from ..registration import auto_class_of, hub_components
 from ..training.trainer import LOG_FILE, RUN_INFO_FILE, SAMPLE_GRID_FILE, TRAINING_ARGS_FILE
 
 CARD_FILE = "README.md"
@@ -41,15 +39,6 @@ PIPELINE_TAGS = {"pixels": "unconditional-image-generation", "text": "text-gener
 CONFIG_BOOKKEEPING = {"architectures", "dtype", "transformers_version", "auto_map", "model_type"}
 HUB_DATASETS = {"fashion_mnist": "zalando-datasets/fashion_mnist"}
 """hfgen dataset name -> its Hub dataset id (for the card's `datasets`); Hub ids pass through, built-ins have none."""
-
-
-def record_training(folder: Path, train_seconds: float) -> None:
-    """Add what only the training process knows - wall time and hardware - to run_info.json, for the card."""
-    run_info_file = Path(folder) / RUN_INFO_FILE
-    info = json.loads(run_info_file.read_text()) if run_info_file.is_file() else {}
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
-    info |= {"train_seconds": round(float(train_seconds), 1), "hardware": device, "torch": torch.__version__}
-    run_info_file.write_text(json.dumps(info, indent=2))
 
 
 def parameter_counts(folder: Path) -> dict[str, int]:
@@ -111,8 +100,6 @@ def render_card(folder: Path, repo_id: str | None = None) -> ModelCard:
     )
     log, curve = folder / LOG_FILE, folder / LOSS_CURVE_FILE
     if log.is_file() and (not curve.is_file() or curve.stat().st_mtime < log.stat().st_mtime):
-        from ..evaluation.zoo import loss_figure
-
         loss_figure({family.name: log}, curve)
     counts = parameter_counts(folder)
     pipeline_class = index["_class_name"] if index is not None else None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from huggingface_hub import SpaceCard
 
-from ..training.arguments import require_repo_id
+from ..arguments import require_repo_id
 from .push import writing_to_hub
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]

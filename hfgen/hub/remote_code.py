@@ -8,7 +8,7 @@ modules at export time (the class's module with the hfgen modules it imports inl
 named by a hash of its text: two repos with different code never collide, two with the same code share it.
 Custom components also get a `config.json` `auto_map` naming the same file (copied to the repo root, where
 transformers looks for it even when loading a subfolder), so transformers' `AutoModel` loads them the same way.
-The code holds no weights; they stay in safetensors.
+The code holds no weights; they stay in safetensors. `hfgen.loading` reads an export back with hfgen's own classes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 from ..families import family_of_folder, saved_pipeline_class
 from ..pipeline_base import HfgenPipeline
-from .components import auto_class_of, hub_components
+from ..registration import auto_class_of, hub_components
 
 PACKAGE = "hfgen"
 FUTURE_ANNOTATIONS = "from __future__ import annotations"
@@ -193,33 +193,9 @@ def export_remote_code(folder: Path, target: Path) -> dict[str, Any]:
     return exported
 
 
-def native_index(index: dict[str, Any]) -> dict[str, Any]:
-    """An exported model_index.json as hfgen saves it: hfgen's installed classes instead of the repo's code."""
-    native = dict(index) | {name: [cls.__module__, cls.__name__] for name, cls in hub_components(index).items()}
-    if isinstance(index.get("_class_name"), list):
-        native["_class_name"] = index["_class_name"][-1]
-    return native
-
-
 @contextmanager
 def exported_for_hub(folder: Path) -> Iterator[Path]:
     """A temporary export of `folder` next to it (same file system, so the weights are linked, not copied)."""
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}-hub-") as target:
         export_remote_code(folder, Path(target))
         yield Path(target)
-
-
-@contextmanager
-def native_folder(folder: Path, index: dict[str, Any]) -> Iterator[Path]:
-    """`folder` as hfgen saves it: itself, or for an exported one a temporary view - links to its files, and the
-    native model_index.json - so that hfgen's installed classes load it and none of its code runs."""
-    native = native_index(index)
-    if native == index:
-        yield folder
-        return
-    with tempfile.TemporaryDirectory(prefix="hfgen-native-") as view:
-        for entry in folder.iterdir():
-            if entry.name != "model_index.json" and entry.suffix != ".py":
-                (Path(view) / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
-        (Path(view) / "model_index.json").write_text(json.dumps(native, indent=2))
-        yield Path(view)

@@ -1,17 +1,19 @@
-"""Parse a family's training options (flags and/or a YAML/JSON file) and run the shared loop."""
+"""Parse a family's training options (flags and/or a YAML/JSON file) and run the shared loop on them."""
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 from dataclasses import asdict
 from pathlib import Path
-
 from typing import TYPE_CHECKING, Any
 
+import torch
 import yaml
 
+from ..arguments import ArgumentParser, DataArguments, TrainingArguments
 from ..families import get_family
-from .arguments import ArgumentParser, DataArguments, TrainingArguments
 
 if TYPE_CHECKING:
     from .trainer import TrainOutput
@@ -83,33 +85,32 @@ def run_arguments(family_name: str, data: DataArguments, model: Any) -> dict[str
 
 
 def train(family_name: str, argv: list[str]) -> TrainOutput:
-    """`hfgen train <family> [options]`: train one family with the shared loop and write its Hub-ready folder."""
-    family = get_family(family_name)
-    training, data, model = parse_run(family_name, argv)
-    if training.push_to_hub:  # fail now, not after hours of training
-        from ..hub.push import require_token
+    """Train one family with the shared loop on the options `hfgen train <family>` takes; see `train_run`."""
+    return train_run(family_name, *parse_run(family_name, argv), argv)
 
-        require_token()
+
+def train_run(family_name: str, training: TrainingArguments, data: DataArguments, model: Any, argv: list[str]) -> TrainOutput:
+    """Train one family on parsed options (`argv`, as given, goes into the run's record) and leave its folder with
+    weights, configs, sample grid and run_info.json; the card and any push are the caller's (`hfgen train` does both)."""
     # The training stack (accelerate, EMA, tensorboard) loads only now: `--help` and bad flags answer without it.
     from accelerate import PartialState
 
     from .trainer import Trainer
 
-    objective = family.objective(model, data)
+    objective = get_family(family_name).objective(model, data)
     command = ["hfgen", "train", family_name, *map(str, argv)]
-    trainer = Trainer(objective, training, run_arguments(family_name, data, model), command=command)
-    output = trainer.train()
+    output = Trainer(objective, training, run_arguments(family_name, data, model), command=command).train()
     if PartialState().is_main_process:
-        publish(training, output.train_seconds)
+        record_training(Path(training.output_dir), output.train_seconds)
     return output
 
 
-def publish(training: TrainingArguments, train_seconds: float) -> None:
-    """The finished folder's model card - and, with --push_to_hub, the push - once only (main process)."""
-    from ..hub.cards import record_training, write_card
-    from ..hub.push import PushArguments, push_folder
+def record_training(folder: Path, train_seconds: float) -> None:
+    """Add what only the training process knows - wall time and hardware - to run_info.json, for the card."""
+    from .trainer import RUN_INFO_FILE
 
-    record_training(Path(training.output_dir), train_seconds)
-    write_card(Path(training.output_dir), training.hub_model_id)
-    if training.push_to_hub:
-        print(f"pushed to {push_folder(PushArguments(training.output_dir, training.hub_model_id))}")
+    run_info_file = folder / RUN_INFO_FILE
+    info = json.loads(run_info_file.read_text()) if run_info_file.is_file() else {}
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
+    info |= {"train_seconds": round(float(train_seconds), 1), "hardware": device, "torch": torch.__version__}
+    run_info_file.write_text(json.dumps(info, indent=2))

@@ -2,7 +2,7 @@
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-from ...hub.components import register_hub_components, register_pipelines
+from ...registration import register_hub_components, register_pipelines
 from .configuration_hfgen_gpt import HfgenGPTConfig
 from .modeling_hfgen_gpt import HfgenGPTForCausalLM, HfgenGPTModel, HfgenGPTPreTrainedModel
 from .pipeline_pixel_gpt import PixelGPTPipeline

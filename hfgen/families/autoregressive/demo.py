@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
 
 from ...data.pixels import images_to_uint8, raster, uint8_to_levels, unraster
-from ...demo import grid, header, image_output, seed_input, seeded, test_images, user_errors
 from ...loading import load_pipeline, read_model_file
+from ...widgets import grid, header, image_output, seed_input, seeded, test_images, user_errors
 from .pipeline_pixel_gpt import PixelGPTPipeline
 from .sampling import check_sampling_options
 

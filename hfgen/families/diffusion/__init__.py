@@ -1,4 +1,4 @@
-from ...hub.components import register_pipelines
+from ...registration import register_pipelines
 from .configuration_diffusion import default_unet_config
 from .pipeline_diffusion import DiffusionImagePipeline
 

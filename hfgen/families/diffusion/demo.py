@@ -8,8 +8,8 @@ import gradio as gr
 import torch
 from diffusers import DDPMScheduler
 
-from ...demo import frames, gallery_output, grid, header, image_output, seed_input, seeded, test_images, user_errors
 from ...loading import load_pipeline
+from ...widgets import frames, gallery_output, grid, header, image_output, seed_input, seeded, test_images, user_errors
 from .pipeline_diffusion import DiffusionImagePipeline
 
 MAX_IMAGES = 16

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 from torch import nn
 
+from ...arguments import DataArguments, require_existing, require_in, require_positive
 from ...data import describe_images, image_transform, load_image_dataset
+from ...objective import Objective, ObjectiveOutput, PreparedModules
 from . import DiffusionImagePipeline, default_unet_config
-from ...training.arguments import DataArguments, require_existing, require_in, require_positive
-from ...training.objective import Objective, ObjectiveOutput, PreparedModules
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from transformers import AutoConfig
 
-from ...hub.components import register_hub_components, register_pipelines
+from ...registration import register_hub_components, register_pipelines
 from .configuration_gan import GANConfig
 from .modeling_gan import GANDiscriminator, GANDiscriminatorOutput, GANGenerator, GANGeneratorOutput
 from .pipeline_gan import GANPipeline

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from ...demo import frames, gallery_output, grid, header, image_output, seed_input, seeded, test_images, user_errors
 from ...loading import load_pipeline
+from ...widgets import frames, gallery_output, grid, header, image_output, seed_input, seeded, test_images, user_errors
 
 MAX_IMAGES = 64
 MAX_FRAMES = 16

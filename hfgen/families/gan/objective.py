@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...arguments import DataArguments, require_non_negative, require_positive
 from ...data import describe_images, image_transform, load_image_dataset
 from ...loading import load_pipeline
+from ...objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
 from . import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
-from ...training.arguments import DataArguments, require_non_negative, require_positive
-from ...training.objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
 
 
 @dataclass(frozen=True)

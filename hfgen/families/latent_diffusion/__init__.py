@@ -1,4 +1,4 @@
-from ...hub.components import register_pipelines
+from ...registration import register_pipelines
 from .pipeline_latent_diffusion import LatentDiffusionPipeline
 
 register_pipelines(LatentDiffusionPipeline)

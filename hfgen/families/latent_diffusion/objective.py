@@ -11,9 +11,9 @@ import datasets
 import torch
 from torch import nn
 
+from ...arguments import DataArguments
 from ...loading import read_model_file
-from ...training.arguments import DataArguments
-from ...training.objective import ObjectiveOutput, PreparedModules
+from ...objective import ObjectiveOutput, PreparedModules
 from ..diffusion.objective import DiffusionArguments, DiffusionObjective
 from ..vae import VAEConfig, VAEModel
 from .pipeline_latent_diffusion import LatentDiffusionPipeline, check_latent_unet

@@ -1,6 +1,6 @@
 from transformers import AutoConfig, AutoModel
 
-from ...hub.components import register_hub_components, register_pipelines
+from ...registration import register_hub_components, register_pipelines
 from .configuration_vae import VAEConfig
 from .modeling_vae import VAEModel, VAEOutput
 from .pipeline_vae import VAEPipeline

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from ...data import images_to_tensor
-from ...demo import (
+from ...loading import load_pipeline
+from ...widgets import (
     frames, gallery_output, grid, header, image_output, seed_input, seeded, test_images, to_pil, uploaded_image, user_errors,
 )
-from ...loading import load_pipeline
 from .pipeline_vae import VAEPipeline
 
 MAX_IMAGES = 64

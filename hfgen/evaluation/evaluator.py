@@ -1,4 +1,4 @@
-"""`hfgen evaluate`: sample a trained model in batches (split across processes), judge it, print and save a table.
+"""The `Evaluator`: sample a trained model in batches (split across processes) and judge it; its results as a table.
 
 Every number comes from one `Evaluator` per dataset - the same extractor, reference set and seed - so rows of
 different families (and the reference rows) compare.
@@ -6,12 +6,10 @@ different families (and the reference rows) compare.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from accelerate import PartialState
@@ -19,11 +17,7 @@ from accelerate.utils import gather_object
 from diffusers import DiffusionPipeline
 
 from ..data import describe_images, load_image_dataset
-from ..families import LikelihoodSettings, family_of_pipeline
-from ..loading import load_pipeline, read_model_file
-from ..training.arguments import (
-    require_dataset, require_device, require_existing, require_positive, require_seed, require_writable,
-)
+from ..loading import read_model_file
 from .baselines import floor_size, real_images, reference_samples
 from .feature_extractor import load_feature_extractor
 from .likelihood import bits_per_dim, bits_per_dim_error, has_likelihood, log_likelihood
@@ -44,57 +38,6 @@ COLUMNS = {
 }
 """Metric key -> table header, in table order. NN dist. is the RMS pixel distance to the nearest training image.
 A metric with an `<key>_error` in the row is shown as value ± error."""
-
-
-@dataclass
-class EvaluateArguments:
-    model: str = field(metadata={"help": "A folder written by `hfgen train`, or a Hub repo id."})
-    revision: str | None = field(default=None, metadata={"help": "Hub repo ids: the branch, tag or commit to evaluate."})
-    dataset: str | None = field(default=None, metadata={"help": "Dataset to judge against (default: the one it was trained on)."})
-    data_dir: str | None = field(default=None, metadata={"help": "Folder with the Fashion-MNIST IDX files."})
-    num_samples: int = field(default=2000, metadata={"help": "Images to generate for the sample metrics."})
-    batch_size: int = field(default=250, metadata={"help": "Images per pipeline call (and per likelihood batch)."})
-    seed: int = field(default=0, metadata={"help": "Seeds sampling, KID subsets and the extractor: same seed, same numbers."})
-    output: str | None = field(default=None, metadata={"help": "Write the results to this JSON file."})
-    device: str | None = field(default=None, metadata={"help": "torch device to sample on (default: this process's)."})
-    scheduler: Literal["ddpm", "ddim", "dpmsolver"] = field(default="dpmsolver", metadata={"help": "Diffusion sampler."})
-    steps: int = field(default=20, metadata={"help": "Diffusion denoising steps."})
-    iwae_samples: int = field(default=1000, metadata={"help": "VAE: importance samples of the IWAE bound."})
-    bpd_timesteps: int = field(
-        default=100,
-        metadata={"help": "Diffusion: UNet terms of the variational bound, a stratified subsample of T - 1 (999: exact)."},
-    )
-    likelihood: bool = field(default=True, metadata={"help": "Compute test bits/dim where the family has a likelihood."})
-    likelihood_images: int | None = field(
-        default=None, metadata={"help": "Measure bits/dim on this many test images, a seeded random subset (default: all)."}
-    )
-    subset_size: int | None = field(
-        default=None,
-        metadata={"help": "Images per KID subset and precision/recall manifold (default: min(1000, the floor row's half))."},
-    )
-    feature_extractor: str | None = field(default=None, metadata={"help": "A saved FeatureExtractor folder (default: cached)."})
-    update_card: bool = field(
-        default=False, metadata={"help": "Save the results in the model folder and add them to its card's model-index."}
-    )
-    inception_weights: str | None = field(
-        default=None, metadata={"help": "Local Inception-v3 weights (torch-fidelity's): also report the standard FID."}
-    )
-
-    def __post_init__(self) -> None:
-        require_positive(
-            self, "num_samples", "batch_size", "steps", "iwae_samples", "bpd_timesteps", "subset_size", "likelihood_images"
-        )
-        require_seed(self)
-        require_device("device", self.device)
-        require_dataset("dataset", self.dataset)
-        require_existing("data_dir", self.data_dir, "folder")
-        require_existing("feature_extractor", self.feature_extractor, "folder")
-        require_existing("inception_weights", self.inception_weights, "file")
-        require_writable("output", self.output, "file")
-        if self.update_card and not Path(self.model).expanduser().is_dir():
-            raise ValueError(f"--update_card writes into the model folder; {self.model!r} is not a local folder (push it after: `hfgen push`).")
-        if self.num_samples < 16:
-            raise ValueError(f"--num_samples must be at least 16 (FID∞ and the error bars fit on halves), got {self.num_samples}.")
 
 
 @dataclass
@@ -280,41 +223,3 @@ def trained_dataset(model: str, revision: str | None = None) -> str | None:
     """The dataset named in the model's training_args.json (written by `hfgen train`; a folder or Hub repo), if any."""
     arguments = read_model_file(model, "training_args.json", revision)
     return arguments.get("data", {}).get("dataset") if arguments else None
-
-
-def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
-    """`hfgen evaluate`: the results as a dict (main process; None on the others), printed and optionally saved."""
-    folder = Path(args.model)
-    if folder.is_dir() and (folder / "config.json").is_file() and not (folder / "model_index.json").is_file():
-        raise ValueError(
-            f"{args.model!r} holds a model without an image pipeline (a text model?): image metrics do not apply - "
-            "its validation perplexity is in train_log.jsonl."
-        )
-    dataset = args.dataset or trained_dataset(args.model, args.revision)
-    if dataset is None:
-        raise ValueError(f"{args.model!r} does not say which dataset it was trained on: pass --dataset (e.g. digits).")
-    state = PartialState()
-    pipe = load_pipeline(args.model, args.revision).to(args.device or state.device)
-    family = family_of_pipeline(pipe)
-    evaluator = Evaluator(
-        dataset, args.data_dir, args.seed, args.subset_size, args.feature_extractor, args.inception_weights,
-        args.likelihood_images,
-    )
-    evaluation = evaluator.evaluate_pipeline(
-        pipe, args.num_samples, args.batch_size, family.sampling_options(pipe, args.scheduler, args.steps),
-        family.likelihood_options(LikelihoodSettings(args.iwae_samples, args.bpd_timesteps, evaluator.grey_levels)) if args.likelihood else None,
-    )
-    if evaluation is None:
-        return None
-    results = evaluation_results(args.model, pipe, evaluator, args.num_samples, evaluation)
-    print(markdown_table({args.model: evaluation.metrics}))
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(results, indent=2))
-        print(f"wrote {args.output}")
-    if args.update_card:
-        from ..hub.cards import update_card
-
-        card = update_card(Path(args.model), results)
-        print(f"wrote {card}" if card else f"wrote {Path(args.model) / 'eval_results.json'} (this family has no card template)")
-    return results

@@ -1,5 +1,5 @@
-"""`hfgen zoo`: the seed's comparison table, measured - every family trained on the same data with a set
-budget, judged by the same `Evaluator` with the same seed, written up as `<output_dir>/README.md`."""
+"""The zoo run behind `hfgen zoo`: the seed's comparison table, measured - every family trained on the same data
+with a set budget, judged by the same `Evaluator` with the same seed, written up as `<output_dir>/README.md`."""
 
 from __future__ import annotations
 
@@ -10,18 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from accelerate import PartialState
-from matplotlib.figure import Figure
 
-from ..images import image_grid
-from ..loading import load_pipeline
+from ..arguments import require_dataset, require_existing, require_positive, require_seed, require_writable
+from ..evaluation.evaluator import Evaluation, Evaluator, evaluation_results, markdown_table
 from ..families import LikelihoodSettings, ZooPlan, ZooPrerequisite, family_names, get_family
-from ..hub.cards import update_card
-from ..training.arguments import require_dataset, require_existing, require_positive, require_seed, require_writable
+from ..hub.cards import update_card, write_card
+from ..loading import load_pipeline
+from ..plots import loss_figure, sample_figure
 from ..training.launch import finished_run_seconds, train
 from ..training.trainer import LOG_FILE
-from .evaluate import Evaluation, Evaluator, evaluation_results, markdown_table
 
 
 @dataclass(frozen=True)
@@ -163,14 +161,17 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
             seconds = 0.0  # a family's train time includes the model it needs first
             for name, argv in training_runs(args, family, folder):
                 what = family if name == family else f"{name}, which {family} needs first,"
+                run_folder = Path(argv[argv.index("--output_dir") + 1])
                 kept = finished_run_seconds(name, argv, PartialState().num_processes) if args.reuse_trained else None
                 if kept is not None:
-                    log(f"keeping {what} ({number}/{len(families)}): {argv[argv.index('--output_dir') + 1]} holds this run, "
+                    log(f"keeping {what} ({number}/{len(families)}): {run_folder} holds this run, "
                         f"trained in {kept:.0f} s")
                     seconds += kept
                     continue
                 log(f"training {what} ({number}/{len(families)}): hfgen train {name} {' '.join(argv)}")
                 seconds += train(name, argv).train_seconds
+                if PartialState().is_main_process:
+                    write_card(run_folder)
             trained[family] = (folder, seconds)
         except Exception as error:  # one broken family must not cost the others' hours: report it instead
             missing[family] = f"training failed: {type(error).__name__}: {error}"
@@ -213,31 +214,6 @@ def table_rows(family: str) -> dict[str, dict[str, Any]]:
     """Row name -> pipeline call options of one trained family: its declared `zoo_rows`, or one plain row."""
     declared = get_family(family).zoo_rows
     return {f"{family} ({label})": options for label, options in declared.items()} if declared else {family: {}}
-
-
-def sample_figure(panels: dict[str, torch.Tensor], path: Path, per_panel: int = 64) -> None:
-    """One sample grid per row name, side by side: panels of (N, C, H, W) images in [0, 1]."""
-    figure = Figure(figsize=(3 * len(panels), 3.3), layout="constrained")
-    for axis, (name, images) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels.items()):
-        grid = image_grid(images[:per_panel] * 2 - 1)
-        axis.imshow(grid, cmap="gray" if grid.mode == "L" else None, interpolation="nearest")
-        axis.set_title(name)
-        axis.set_axis_off()
-    figure.savefig(path, dpi=100)
-
-
-def loss_figure(logs: dict[str, Path], path: Path) -> None:
-    """Every logged `*loss*` curve of each family's train_log.jsonl, one panel per family."""
-    figure = Figure(figsize=(4 * len(logs), 3), layout="constrained")
-    for axis, (family, log_file) in zip(figure.subplots(1, len(logs), squeeze=False)[0], logs.items()):
-        records = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
-        for key in sorted({k for r in records for k in r if "loss" in k}):
-            points = [(r["step"], r[key]) for r in records if key in r]
-            axis.plot(*zip(*points), label=key)
-        axis.set_title(family)
-        axis.set_xlabel("step")
-        axis.legend(fontsize="small")
-    figure.savefig(path, dpi=100)
 
 
 def write_report(

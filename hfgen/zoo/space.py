@@ -12,11 +12,11 @@ import gradio as gr
 import pandas as pd
 from huggingface_hub import snapshot_download
 
-from ..demo import grid, header, image_output, seed_input, seeded, user_errors
+from ..evaluation.evaluator import COLUMNS, format_value
 from ..families import family_names, get_family
 from ..loading import load_pipeline
-from .evaluate import COLUMNS, format_value
-from .zoo import table_rows
+from ..widgets import grid, header, image_output, seed_input, seeded, user_errors
+from .run import table_rows
 
 MAX_IMAGES = 16
 SAMPLER, STEPS = "dpmsolver", 20
@@ -71,7 +71,7 @@ def build_demo(model: str) -> gr.Blocks:
 
     with gr.Blocks(title="hfgen zoo") as demo:
         header(
-            "The hfgen zoo: four ways to learn P(X)",
+            f"The hfgen zoo: {len(pipes)} ways to learn P(X)",
             model,
             f"Every family trained on the same data ({report.get('dataset', 'see the report')}, budget "
             f"`{report.get('budget', '?')}`) and sampled here from the same seed. The table puts the time per image, "
