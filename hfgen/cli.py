@@ -8,7 +8,7 @@ import sys
 
 from safetensors import SafetensorError
 
-from .registry import family_names
+from .families import family_names
 
 USAGE = """hfgen <command> [options]
 

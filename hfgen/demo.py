@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .registry import family_names, get_family
+from .families import family_names, get_family
 
 if TYPE_CHECKING:
     import gradio as gr

@@ -27,7 +27,7 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError
 
-from .registry import Family, family_of_folder, pipeline_class_name, saved_pipeline_class
+from .families import Family, family_of_folder, pipeline_class_name, saved_pipeline_class
 from .registration import hub_components
 
 HUB_LOADABLE_PATTERNS = ["model_index.json", "*/*.json", "*/*.safetensors", "*/*.txt", "*/*.model"]

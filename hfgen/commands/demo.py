@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..demo import DEFAULT_MODEL, MODEL_ENV, build_demo, demo_names, launch
 from ..arguments import ArgumentParser, require_model
+from ..demo import DEFAULT_MODEL, MODEL_ENV, build_demo, demo_names, launch
 
 
 @dataclass

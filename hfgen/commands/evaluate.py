@@ -10,13 +10,13 @@ from typing import Any, Literal
 
 from accelerate import PartialState
 
-from ..evaluation.evaluator import Evaluator, evaluation_results, markdown_table, trained_dataset
-from ..registry import LikelihoodSettings, family_of_pipeline
-from ..hub.cards import update_card
-from ..loading import load_pipeline
 from ..arguments import (
     ArgumentParser, require_dataset, require_device, require_existing, require_positive, require_seed, require_writable,
 )
+from ..evaluation.evaluator import Evaluator, evaluation_results, markdown_table, trained_dataset
+from ..families import LikelihoodSettings, family_of_pipeline
+from ..hub.cards import update_card
+from ..loading import load_pipeline
 from . import positional_model
 
 

@@ -3,7 +3,7 @@ builds - with the resolution and channels each was published for, its parameter 
 
 from __future__ import annotations
 
-from ..registry import family_names, preset_table
+from ..families import family_names, preset_table
 
 
 def run(argv: list[str]) -> None:

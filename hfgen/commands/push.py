@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..hub.push import PushArguments, push_folder
 from ..arguments import ArgumentParser
+from ..hub.push import PushArguments, push_folder
 from . import positionals
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..hub.push_space import PushSpaceArguments, push_space
 from ..arguments import ArgumentParser
+from ..hub.push_space import PushSpaceArguments, push_space
 from . import positionals
 
 

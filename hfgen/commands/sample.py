@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+from ..arguments import ArgumentParser
 from ..loading import family_of_model
 from ..sampling import SampleArguments
-from ..arguments import ArgumentParser
 from . import positional_model
 
 

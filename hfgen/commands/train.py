@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..registry import family_names
+from ..families import family_names
 from ..training.launch import parse_run, train_run
 
 

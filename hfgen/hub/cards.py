@@ -16,10 +16,10 @@ import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import safe_open
 
-from ..registry import Family, get_family
+from ..families import Family, get_family
 from ..plots import loss_figure
-from ..training.trainer import LOG_FILE, RUN_INFO_FILE, SAMPLE_GRID_FILE, TRAINING_ARGS_FILE
 from ..registration import auto_class_of, hub_components
+from ..training.trainer import LOG_FILE, RUN_INFO_FILE, SAMPLE_GRID_FILE, TRAINING_ARGS_FILE
 
 CARD_FILE = "README.md"
 EVAL_RESULTS_FILE = "eval_results.json"

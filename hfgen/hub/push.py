@@ -17,8 +17,8 @@ from pathlib import Path
 from huggingface_hub import HfApi, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
-from ..loading import check_component_weights, model_files, read_model_file
 from ..arguments import require_existing, require_repo_id
+from ..loading import check_component_weights, model_files, read_model_file
 from ..training.checkpoints import CHECKPOINT_BRANCH, CHECKPOINTS_FOLDER, list_checkpoints
 from ..training.trainer import TRAINING_ARGS_FILE
 from .cards import write_card

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..registry import family_of_folder, saved_pipeline_class
+from ..families import family_of_folder, saved_pipeline_class
 from ..pipeline_base import HfgenPipeline
 from ..registration import auto_class_of, hub_components
 

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from ..arguments import ArgumentParser, DataArguments, TrainingArguments
-from ..registry import get_family
+from ..families import get_family
 
 if TYPE_CHECKING:
     from .trainer import TrainOutput

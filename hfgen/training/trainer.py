@@ -20,15 +20,15 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..images import image_grid
 from ..arguments import TrainingArguments
+from ..images import image_grid
+from ..objective import Objective, PreparedModules
 from .batches import SeededRows, ShardedEpochBatches
 from .checkpoints import (
     CHECKPOINTS_FOLDER, ENTRY_FILES, check_resumable, estimate_checkpoint_bytes, list_checkpoints, load_checkpoint, publish,
     read_state, resolve_checkpoint, save_checkpoint,
 )
 from .disk import ensure_space, writing
-from ..objective import Objective, PreparedModules
 from .run_lock import RunLock
 from .signals import GracefulStop, TrainingStopped, resume_command
 

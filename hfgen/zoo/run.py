@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 from accelerate import PartialState
 
+from ..arguments import require_dataset, require_existing, require_positive, require_seed, require_writable
 from ..evaluation.evaluator import Evaluation, Evaluator, evaluation_results, markdown_table
-from ..registry import LikelihoodSettings, ZooPlan, ZooPrerequisite, family_names, get_family
+from ..families import LikelihoodSettings, ZooPlan, ZooPrerequisite, family_names, get_family
 from ..hub.cards import update_card, write_card
 from ..loading import load_pipeline
 from ..plots import loss_figure, sample_figure
-from ..arguments import require_dataset, require_existing, require_positive, require_seed, require_writable
 from ..training.launch import finished_run_seconds, train
 from ..training.trainer import LOG_FILE
 

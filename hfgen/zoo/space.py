@@ -13,7 +13,7 @@ import pandas as pd
 from huggingface_hub import snapshot_download
 
 from ..evaluation.evaluator import COLUMNS, format_value
-from ..registry import family_names, get_family
+from ..families import family_names, get_family
 from ..loading import load_pipeline
 from ..widgets import grid, header, image_output, seed_input, seeded, user_errors
 from .run import table_rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...registry import Family, ZooPlan
+from .. import Family, ZooPlan
 from .configuration_hfgen_gpt import HfgenGPTConfig
 from .objective import AutoregressiveArguments, AutoregressiveObjective
 from .pipeline_pixel_gpt import PixelGPTPipeline

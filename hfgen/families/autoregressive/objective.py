@@ -12,13 +12,13 @@ import datasets
 import torch
 from torch import nn
 
+from ...arguments import DataArguments, require_in, require_positive
 from ...data import describe_images, load_image_dataset
 from ...data.pixels import PixelVocabulary, pixel_transform
 from ...data.text import TEXT_CORPORA, is_text_source, load_text_data
+from ...objective import Objective, ObjectiveOutput, PreparedModules
 from . import HfgenGPTConfig, HfgenGPTForCausalLM, PixelGPTPipeline
 from .pipeline_pixel_gpt import grey_level_log_probs
-from ...arguments import DataArguments, require_in, require_positive
-from ...objective import Objective, ObjectiveOutput, PreparedModules
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...registry import Preset
+from .. import Preset
 
 PRESETS = (
     Preset(

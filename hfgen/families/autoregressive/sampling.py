@@ -12,8 +12,8 @@ from ...images import save_image_grid
 from ...loading import load_pipeline, read_model_file
 
 if TYPE_CHECKING:
-    from .pipeline_pixel_gpt import PixelGPTPipeline
     from ...sampling import SampleArguments
+    from .pipeline_pixel_gpt import PixelGPTPipeline
 
 
 def sample(args: SampleArguments) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...registry import Family, ZooPlan
+from .. import Family, ZooPlan
 from .objective import DiffusionArguments, DiffusionObjective
 from .pipeline_diffusion import DiffusionImagePipeline
 from .presets import PRESETS

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 from torch import nn
 
-from ...data import describe_images, load_image_dataset
-from . import DiffusionImagePipeline, default_unet_config
 from ...arguments import DataArguments, require_existing, require_in, require_positive
+from ...data import describe_images, load_image_dataset
 from ...objective import Objective, ObjectiveOutput, PreparedModules
+from . import DiffusionImagePipeline, default_unet_config
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...registry import Family, ZooPlan
+from .. import Family, ZooPlan
 from .objective import GANArguments, GANObjective
 from .pipeline_gan import GANPipeline
 from .presets import PRESETS

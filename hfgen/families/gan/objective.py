@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...arguments import DataArguments, require_non_negative, require_positive
 from ...data import describe_images, load_image_dataset
 from ...loading import load_pipeline
-from . import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
-from ...arguments import DataArguments, require_non_negative, require_positive
 from ...objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
+from . import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
 
 
 @dataclass(frozen=True)

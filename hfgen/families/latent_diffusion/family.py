@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...registry import Family, ZooPlan, ZooPrerequisite
+from .. import Family, ZooPlan, ZooPrerequisite
 from ..diffusion.family import scheduler_options
 from ..diffusion.sampling import sample_diffusion
 from .objective import LatentDiffusionArguments, LatentDiffusionObjective

@@ -11,8 +11,8 @@ import datasets
 import torch
 from torch import nn
 
-from ...loading import read_model_file
 from ...arguments import DataArguments
+from ...loading import read_model_file
 from ...objective import ObjectiveOutput, PreparedModules
 from ..diffusion.objective import DiffusionArguments, DiffusionObjective
 from ..vae import VAEConfig, VAEModel

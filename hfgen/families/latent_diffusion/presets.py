@@ -5,7 +5,7 @@ Their resolution and channels are those of the latent the UNet denoises; the aut
 
 from __future__ import annotations
 
-from ...registry import Preset
+from .. import Preset
 
 PRESETS = (
     Preset(

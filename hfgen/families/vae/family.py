@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...registry import Family, ZooPlan
+from .. import Family, ZooPlan
 from .objective import VAEArguments, VAEObjective
 from .pipeline_vae import VAEPipeline
 from .presets import PRESETS

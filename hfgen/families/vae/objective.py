@@ -12,12 +12,13 @@ import datasets
 import torch
 from torch import nn
 
+from ...arguments import DataArguments, require_non_negative, require_positive
 from ...data import describe_images, images_to_tensor, load_image_dataset
 from ...data.transforms import image_pixels
+from ...objective import Objective, ObjectiveOutput, PreparedModules
 from . import VAEConfig, VAEModel, VAEPipeline
 from .configuration_vae import Likelihood
-from ...arguments import DataArguments, require_non_negative, require_positive
-from ...objective import Objective, ObjectiveOutput, PreparedModules
+
 
 VALIDATION_IMAGES = 1000
 """Test images whose ELBO is logged with each sample grid (all 300 digits; the first 1,000 of Fashion-MNIST)."""

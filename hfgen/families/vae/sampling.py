@@ -17,8 +17,8 @@ from ...images import save_image_grid
 from ...loading import load_pipeline
 
 if TYPE_CHECKING:
-    from .pipeline_vae import VAEPipeline
     from ...sampling import SampleArguments
+    from .pipeline_vae import VAEPipeline
 
 
 def sample_vae(args: SampleArguments) -> str:
