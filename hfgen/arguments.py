@@ -196,7 +196,7 @@ class TrainingArguments:
     weight_decay: float = 0.0
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "Clip gradients to this norm; 0 or None: off."})
     mixed_precision: Literal["no", "fp16", "bf16"] | None = field(
-        default=None, metadata={"help": "Autocast precision (default: accelerate's config / launch flag)."}
+        default=None, metadata={"help": "Autocast precision: no, bf16, or fp16 (GPU only) (default: accelerate's config / launch flag)."}
     )
     use_ema: bool = field(default=True, metadata={"help": "Keep an EMA of the weights; sample and save with it."})
     ema_decay: float = field(default=0.999, metadata={"help": "Largest EMA decay (warm-up ramps up to it)."})

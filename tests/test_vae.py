@@ -63,6 +63,14 @@ def test_kl_matches_a_monte_carlo_estimate_and_is_never_negative():
     assert (posterior.kl() >= 0).all()
 
 
+def test_kl_of_bf16_statistics_is_float32_and_never_negative():
+    """Under bf16 autocast the encoder's statistics are bf16; near logvar = 0, exp(logvar) - 1 - logvar cancels."""
+    mean, logvar = torch.zeros(2, 4, dtype=torch.bfloat16), torch.full((2, 4), 0.01, dtype=torch.bfloat16)
+    kl = DiagonalGaussian(mean, logvar).kl()
+    assert kl.dtype == torch.float32 and (kl > 0).all()
+    torch.testing.assert_close(kl, DiagonalGaussian(mean.float(), logvar.float()).kl())
+
+
 @pytest.mark.parametrize(
     ("config", "extra"),
     [

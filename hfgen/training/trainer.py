@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers.training_utils import EMAModel
 from torch import nn
@@ -75,12 +76,17 @@ class Trainer:
         self.run_arguments = run_arguments or {}
         self.command = command
         self.output_dir = Path(args.output_dir)
+        # accelerate keeps the precision of the first Accelerator in the process and refuses (or, given None,
+        # silently keeps) another: each run starts from its own, as transformers' Trainer does between runs.
+        # The distributed PartialState stays.
+        AcceleratorState._reset_state()
         self.accelerator = Accelerator(
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             mixed_precision=args.mixed_precision,
             log_with="tensorboard",
             project_config=ProjectConfiguration(project_dir=str(self.output_dir), logging_dir=str(self.output_dir / "logs")),
         )
+        _require_mixed_precision(self.accelerator)
         set_seed(args.seed)
         modules = objective.build_modules()
         specs = objective.optimizers()
@@ -398,6 +404,15 @@ class Trainer:
         self.modules = PreparedModules({name: self.modules.unwrapped(name) for name in self.modules}, lambda module: module)
         self.accelerator.free_memory()  # accelerate's own references to the wrappers (and a gc pass)
         self.accelerator.end_training()
+
+
+def _require_mixed_precision(accelerator: Accelerator) -> None:
+    """Refuse fp16 where accelerate would not autocast (a CPU): it trains in full fp32 there while reporting fp16."""
+    if accelerator.mixed_precision == "fp16" and not accelerator.native_amp:
+        raise ValueError(
+            f"--mixed_precision fp16 needs a GPU: on {accelerator.device.type} accelerate trains in full fp32 without "
+            "autocast; use --mixed_precision bf16 (autocast to bfloat16) or no."
+        )
 
 
 def _cycle_until(loader: DataLoader, done) -> Iterator[dict[str, torch.Tensor]]:

@@ -42,8 +42,12 @@ class DiagonalGaussian:
         return -0.5 * ((z - self.mean) ** 2 / self.std**2 + self.logvar + LOG_2PI).sum(-1)
 
     def kl(self) -> torch.Tensor:
-        """KL(q(z | x) || N(0, I)) per latent dimension, in nats: (B, Z). Sum over Z for the per-image KL."""
-        return 0.5 * (self.mean**2 + self.logvar.exp() - 1.0 - self.logvar)
+        """KL(q(z | x) || N(0, I)) per latent dimension, in nats, float32: (B, Z). Sum over Z for the per-image KL.
+
+        In float32 even under bf16 autocast: near logvar = 0, bf16's exp(logvar) - 1 - logvar cancels to
+        negative "KL" values (the tiny digits VAE logged -5e-4 at its third bf16 step)."""
+        mean, logvar = self.mean.float(), self.logvar.float()
+        return 0.5 * (mean**2 + logvar.exp() - 1.0 - logvar)
 
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:

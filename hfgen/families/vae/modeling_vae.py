@@ -177,7 +177,7 @@ class VAEModel(PreTrainedModel):
         latents = posterior.sample(generator)  # (B, Z)
         params = self.decoder(latents)
         reconstruction_loss = -self.likelihood.log_prob(params, images).mean()
-        kl = posterior.kl().float()  # (B, Z)
+        kl = posterior.kl()  # (B, Z)
         loss = reconstruction_loss + beta * kl.mean(0).clamp(min=free_bits).sum()
         output = VAEOutput(loss, reconstruction_loss, kl.sum(1).mean(), latents, self.likelihood.mean(params))
         return output if return_dict else output.to_tuple()
@@ -218,7 +218,7 @@ class VAEModel(PreTrainedModel):
         images = self.likelihood.prepare(self._check_images(pixel_values))
         posterior = DiagonalGaussian(*self.encoder(images))
         log_px = self.likelihood.log_prob(self.decoder(posterior.sample(generator)), images)
-        return log_px - posterior.kl().float().sum(1)
+        return log_px - posterior.kl().sum(1)
 
     @torch.no_grad()
     def log_likelihood(
