@@ -12,7 +12,7 @@ import torch
 from helpers import safetensors_weights
 
 from hfgen.cli import main
-from hfgen.registry import families
+from hfgen.families import families
 from hfgen.training.launch import train
 from hfgen.zoo.run import ZooArguments, training_runs
 
