@@ -22,6 +22,7 @@ from safetensors.torch import load_file
 from helpers import Unpickled, safetensors_weights
 from hub_server import TOKEN, HubClient, git, repo_path
 
+from hfgen.cli import main
 from hfgen.families import family_names, get_family
 from hfgen.hub.cards import EVAL_RESULTS_FILE, update_card
 from hfgen.hub.remote_code import export_remote_code
@@ -36,13 +37,14 @@ TINY = ["--max_steps", "2", "--train_batch_size", "8", "--num_grid_images", "4",
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict[str, Path]:
-    """One tiny model per registered family (its `zoo["tiny"]` plan, after any model it needs first), trained once."""
+    """One tiny model per registered family (its `zoo["tiny"]` plan, after any model it needs first), trained once
+    by `hfgen train`, which leaves the folder with its card."""
     root = tmp_path_factory.mktemp("trained")
     folders = {}
     for name in FAMILIES:
         folders[name] = root / name
         for family, argv in training_runs(ZooArguments(budget="tiny"), name, folders[name]):
-            train(family, argv)
+            assert main(["train", family, *argv]) == 0
     return folders
 
 
