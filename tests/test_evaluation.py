@@ -13,11 +13,11 @@ from diffusers import DDPMScheduler, UNet2DModel
 from hfgen import DiffusionImagePipeline
 from hfgen.cli import main
 from hfgen.data import load_image_dataset
-from hfgen.evaluation import GenerativeMetrics, bits_per_dim, load_feature_extractor, log_likelihood, train_feature_extractor
+from hfgen.evaluation import GenerativeMetrics, bits_per_dim, load_feature_extractor, load_judge, log_likelihood, train_feature_extractor
 from hfgen.evaluation.baselines import kde_images, noise_images, real_images
 from hfgen.evaluation.evaluator import generate
 from hfgen.evaluation.feature_extractor import CACHE_ENV, FeatureExtractor, accuracy, cache_dir
-from hfgen.evaluation.metrics import frechet_distance, inception_fid, precision_recall
+from hfgen.evaluation.metrics import frechet_distance, precision_recall
 from hfgen.zoo.run import ZooArguments, train_argv
 from hfgen.loading import load_pipeline
 from hfgen.families.diffusion import default_unet_config
@@ -33,7 +33,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def metrics(extractor_cache, digits):
-    return GenerativeMetrics(load_feature_extractor("digits"), digits[0])
+    return GenerativeMetrics(load_judge("classifier"), digits[0])
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_fid_orders_real_kde_noise(metrics, digits):
 
 
 def test_a_set_against_itself(metrics, digits):
-    same = GenerativeMetrics(metrics.extractor, digits[1])
+    same = GenerativeMetrics(metrics.judge, digits[1])
     features = same.reference_features
     assert abs(frechet_distance(features, same.reference_statistics)) < 1e-3
     assert precision_recall(features, features) == (1.0, 1.0)
@@ -86,7 +86,7 @@ def test_a_set_against_itself(metrics, digits):
 
 def test_subset_larger_than_half_the_samples_is_a_clear_error(metrics, digits):
     with pytest.raises(ValueError, match="subset_size 500 does not fit half the 300 samples"):
-        GenerativeMetrics(metrics.extractor, digits[0], subset_size=500)(digits[1])
+        GenerativeMetrics(metrics.judge, digits[0], subset_size=500)(digits[1])
     with pytest.raises(ValueError, match="fit the 'digits' feature extractor"):
         metrics(torch.rand(16, 3, 8, 8))
 
@@ -94,7 +94,7 @@ def test_subset_larger_than_half_the_samples_is_a_clear_error(metrics, digits):
 def test_classifier_score_and_conditional_sampling(metrics, digits):
     labels = torch.as_tensor(load_image_dataset("digits", "test")["label"])
     scored = metrics(digits[1], labels)
-    assert scored["classifier_score"] == pytest.approx(metrics.extractor.config.test_accuracy)
+    assert scored["classifier_score"] == pytest.approx(metrics.judge.classifier.config.test_accuracy)
 
     torch.manual_seed(0)
     unet = UNet2DModel(**default_unet_config(8, 1, num_classes=10, block_out_channels=(8, 16, 16)))
@@ -108,9 +108,9 @@ def test_classifier_score_and_conditional_sampling(metrics, digits):
     assert torch.equal(images, generate(pipe, 13, 5, seed=0, num_inference_steps=2)[0])
 
 
-def test_inception_fid_needs_local_weights(tmp_path, digits):
+def test_inception_judge_needs_local_weights(tmp_path):
     with pytest.raises(FileNotFoundError, match="Inception weights"):
-        inception_fid(digits[1], digits[1], str(tmp_path / "pt_inception.pth"))
+        load_judge("inception", model=str(tmp_path / "pt_inception.pth"))
 
 
 def test_precision_recall_on_points_worked_by_hand():
@@ -157,7 +157,7 @@ def test_evaluate_command_writes_json(trained, extractor_cache, tmp_path, capsys
     assert main(["evaluate", *args, "--output", str(output)]) == 0
     results = json.loads(output.read_text())
     assert results["pipeline"] == "VAEPipeline" and results["dataset"] == "digits"  # read from training_args.json
-    assert results["feature_extractor"]["test_accuracy"] >= 0.95
+    assert results["judge"]["name"] == "classifier" and results["judge"]["test_accuracy"] >= 0.95
     metrics = results["metrics"]
     for key in ("fid", "kid", "precision", "recall", "nn_distance", "bits_per_dim", "samples_per_second", "parameters"):
         assert math.isfinite(metrics[key]), key

@@ -12,9 +12,8 @@ import torch
 from diffusers import DDIMScheduler
 
 from hfgen.cli import main
-from hfgen.evaluation import GenerativeMetrics, Evaluator, bits_per_dim, load_feature_extractor
+from hfgen.evaluation import GenerativeMetrics, Evaluator, bits_per_dim, load_judge
 from hfgen.evaluation.baselines import held_out_images, kde_images, real_images, smote_images
-from hfgen.evaluation.metrics import inception_fid
 from hfgen.zoo.run import ZooArguments, train_argv
 from hfgen.families.diffusion.likelihood import stratified_timesteps
 from hfgen.loading import load_pipeline
@@ -106,13 +105,13 @@ def test_baselines_and_the_kde_clamp():
 )
 def test_metric_entry_points_refuse_uint8_and_out_of_range(extractor_cache, images, error, message):
     train = real_images("digits", "train")
-    metrics = GenerativeMetrics(load_feature_extractor("digits"), train[:100])
+    metrics = GenerativeMetrics(load_judge("classifier"), train[:100])
     with pytest.raises(error, match=message):
         metrics(images)
     with pytest.raises(error, match=message):
-        GenerativeMetrics(metrics.extractor, images)
+        GenerativeMetrics(metrics.judge, images)
     with pytest.raises(error, match=message):
-        inception_fid(train[:32], images, "weights-never-read.pth")
+        metrics.judge(images)
 
 
 def test_stratified_timesteps_cover_every_stratum():

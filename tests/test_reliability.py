@@ -298,8 +298,8 @@ class Accepted(Exception):
 
 # Every `str` option is one of these kinds (a new `str` option fails `test_every_str_option_has_a_kind` until it
 # is given one, so the sweep covers it).
-INPUT_FOLDERS = {"resume_from_checkpoint", "dataset", "data_dir", "init_from", "model", "feature_extractor", "vae", "folder"}
-INPUT_FILES = {"unet_config", "reconstruct", "inception_weights"}
+INPUT_FOLDERS = {"resume_from_checkpoint", "dataset", "data_dir", "init_from", "model", "judge_model", "vae", "folder"}
+INPUT_FILES = {"unet_config", "reconstruct"}
 OUTPUT_FOLDERS = {"output_dir"}
 OUTPUT_FILES = {"output"}
 NAMES = {"lr_scheduler_type", "device", "space", "preset"}  # validated against a fixed set of names

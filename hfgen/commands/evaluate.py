@@ -1,5 +1,5 @@
-"""`hfgen evaluate <model>`: FID, KID, precision/recall and bits/dim of a trained model, printed as a table,
-optionally saved (`--output`) and added to the model's card (`--update_card`)."""
+"""`hfgen evaluate <model>`: FID, KID, precision/recall and bits/dim of a trained model in the features of a named
+judge, printed as a table, optionally saved (`--output`) and added to the model's card (`--update_card`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..arguments import (
     ArgumentParser, require_dataset, require_device, require_existing, require_positive, require_seed, require_writable,
 )
 from ..evaluation.evaluator import Evaluator, evaluation_results, markdown_table, trained_dataset
+from ..evaluation.judges import JUDGE_HELP, JUDGE_MODEL_HELP, JudgeName, check_judge_model
 from ..families import LikelihoodSettings, family_of_pipeline
 from ..hub.cards import update_card
 from ..loading import load_pipeline
@@ -46,12 +47,15 @@ class EvaluateArguments:
         default=None,
         metadata={"help": "Images per KID subset and precision/recall manifold (default: min(1000, the floor row's half))."},
     )
-    feature_extractor: str | None = field(default=None, metadata={"help": "A saved FeatureExtractor folder (default: cached)."})
+    judge: JudgeName | None = field(default=None, metadata={"help": JUDGE_HELP})
+    judge_model: str | None = field(default=None, metadata={"help": JUDGE_MODEL_HELP})
+    reference_rows: bool = field(
+        default=True,
+        metadata={"help": "Also judge the held-out floor, the KDE and SMOTE baselines and Gaussian noise (the ceiling) with "
+                  "the same judge and sizes, so the model's numbers read between a floor and a ceiling."},
+    )
     update_card: bool = field(
         default=False, metadata={"help": "Save the results in the model folder and add them to its card's model-index."}
-    )
-    inception_weights: str | None = field(
-        default=None, metadata={"help": "Local Inception-v3 weights (torch-fidelity's): also report the standard FID."}
     )
 
     def __post_init__(self) -> None:
@@ -62,8 +66,7 @@ class EvaluateArguments:
         require_device("device", self.device)
         require_dataset("dataset", self.dataset)
         require_existing("data_dir", self.data_dir, "folder")
-        require_existing("feature_extractor", self.feature_extractor, "folder")
-        require_existing("inception_weights", self.inception_weights, "file")
+        check_judge_model(self.judge, self.judge_model)
         require_writable("output", self.output, "file")
         if self.update_card and not Path(self.model).expanduser().is_dir():
             raise ValueError(f"--update_card writes into the model folder; {self.model!r} is not a local folder (push it after: `hfgen push`).")
@@ -87,8 +90,7 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
     pipe = load_pipeline(args.model, args.revision).to(args.device or state.device)
     family = family_of_pipeline(pipe)
     evaluator = Evaluator(
-        dataset, args.data_dir, args.seed, args.subset_size, args.feature_extractor, args.inception_weights,
-        args.likelihood_images,
+        dataset, args.data_dir, args.seed, args.subset_size, args.likelihood_images, args.judge, args.judge_model
     )
     evaluation = evaluator.evaluate_pipeline(
         pipe, args.num_samples, args.batch_size, family.sampling_options(pipe, args.scheduler, args.steps),
@@ -97,7 +99,12 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
     if evaluation is None:
         return None
     results = evaluation_results(args.model, pipe, evaluator, args.num_samples, evaluation)
-    print(markdown_table({args.model: evaluation.metrics}))
+    rows = {args.model: evaluation.metrics}
+    if args.reference_rows:
+        results["reference_rows"] = {name: e.metrics for name, e in evaluator.reference_rows(args.num_samples).items()}
+        rows |= {f"*{name}*": metrics for name, metrics in results["reference_rows"].items()}
+    print(f"judge: {results['judge']['title']}")
+    print(markdown_table(rows))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(results, indent=2))

@@ -1,6 +1,7 @@
 """Reference rows, computed by the same metric code as the models.
 
 - real test images vs train: the floor a perfect model would reach, drawn as a model draws (a random class mix);
+  a dataset without a test split (a folder of images) holds out a seeded sixth of its train split for it;
 - Gaussian noise: the ceiling, what an untrained sampler emits;
 - two trivial baselines every model must beat, with no deep learning: scikit-learn's kernel-density sampler in
   PCA space (whose samples need a clamp to [0, 1]) and SMOTE (convex combinations of neighbouring training
@@ -9,24 +10,64 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import datasets
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity, NearestNeighbors
 
-from ..data import describe_images, images_to_tensor, load_image_dataset
+from ..data import DATASET_NAMES, describe_images, images_to_tensor, load_image_dataset
 from ..images import postprocess
+from .feature_extractor import class_labels
 
 KDE_MAX_FIT_IMAGES = 2000
 """The grid search scores every fold against every other: past a few thousand images it is slow, not better."""
+HELD_OUT_SHARE = 6
+"""A dataset without a test split keeps one train image in this many (seeded) as its test split."""
+
+
+def images_of(data: datasets.Dataset, name: str) -> torch.Tensor:
+    """A loaded split as (N, C, H, W) in [0, 1], the range of pipelines' `output_type="pt"`."""
+    info = describe_images(data, name)
+    return images_to_tensor(data["image"], info.resolution, info.channels) / 2 + 0.5
 
 
 def real_images(dataset: str, split: str, data_dir: str | None = None) -> torch.Tensor:
-    """One split as (N, C, H, W) in [0, 1], the range of pipelines' `output_type="pt"`."""
-    data = load_image_dataset(dataset, split, data_dir)
-    info = describe_images(data, dataset)
-    return images_to_tensor(data["image"], info.resolution, info.channels) / 2 + 0.5
+    """One split as (N, C, H, W) in [0, 1]."""
+    return images_of(load_image_dataset(dataset, split, data_dir), dataset)
+
+
+def has_test_split(dataset: str) -> bool:
+    """Whether `dataset` has a test split: the built-ins do; a folder needs a test/ sub-folder, a Hub dataset its own."""
+    if dataset in DATASET_NAMES:
+        return True
+    path = Path(dataset).expanduser()
+    names = datasets.get_dataset_split_names("imagefolder", data_dir=str(path)) if path.exists() else datasets.get_dataset_split_names(dataset)
+    return "test" in names
+
+
+def evaluation_splits(
+    dataset: str, data_dir: str | None = None, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, int]:
+    """The reference (train) and held-out (test) images, (N, C, H, W) in [0, 1], the test labels (None without
+    usable labels) and the grey levels every bits/dim is counted on.
+
+    Without a test split, one train image in HELD_OUT_SHARE (seeded) is held out: the floor then stays images the
+    reference set does not hold, though the model may have trained on them.
+    """
+    train = load_image_dataset(dataset, "train", data_dir)
+    grey_levels = describe_images(train, dataset).grey_levels
+    if has_test_split(dataset):
+        test = load_image_dataset(dataset, "test", data_dir)
+        return images_of(train, dataset), images_of(test, dataset), class_labels(test, dataset), grey_levels
+    held_out = torch.zeros(len(train), dtype=torch.bool)
+    held_out[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: len(train) // HELD_OUT_SHARE]] = True
+    test = train.select(torch.nonzero(held_out).flatten().tolist())
+    train = train.select(torch.nonzero(~held_out).flatten().tolist())
+    return images_of(train, dataset), images_of(test, dataset), class_labels(test, dataset), grey_levels
 
 
 def noise_images(num: int, shape: tuple[int, int, int], seed: int = 0) -> torch.Tensor:
@@ -35,8 +76,9 @@ def noise_images(num: int, shape: tuple[int, int, int], seed: int = 0) -> torch.
     return postprocess(noise, "pt")
 
 
-def held_out_images(test: torch.Tensor, labels: torch.Tensor, num: int, seed: int = 0) -> torch.Tensor:
-    """`num` of the test images (N, C, H, W), distinct, with class counts drawn at random as a model's would be.
+def held_out_images(test: torch.Tensor, labels: torch.Tensor | None, num: int, seed: int = 0) -> torch.Tensor:
+    """`num` of the test images (N, C, H, W), distinct, with class counts drawn at random as a model's would be
+    (without labels: a random `num` of them).
 
     The test split is stratified (exact class counts): judged whole it would beat any sampler by its class mix
     alone, an advantage no model row has. Here the counts are multinomial (iid draws of a class from the split's
@@ -45,6 +87,8 @@ def held_out_images(test: torch.Tensor, labels: torch.Tensor, num: int, seed: in
     if not 0 < num <= len(test):
         raise ValueError(f"num must be in [1, {len(test)}] (the test images), got {num}.")
     generator = torch.Generator().manual_seed(seed)
+    if labels is None:
+        return test[torch.randperm(len(test), generator=generator)[:num]]
     classes, available = labels.unique(return_counts=True)
     while True:
         draws = classes[torch.multinomial(available.double(), num, replacement=True, generator=generator)]
@@ -103,7 +147,7 @@ def floor_size(test_size: int) -> int:
 
 
 def reference_samples(
-    train: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor, num: int, seed: int = 0
+    train: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor | None, num: int, seed: int = 0
 ) -> dict[str, torch.Tensor]:
     """The reference rows' image sets, by row name."""
     return {

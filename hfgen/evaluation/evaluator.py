@@ -1,7 +1,8 @@
 """The `Evaluator`: sample a trained model in batches (split across processes) and judge it; its results as a table.
 
-Every number comes from one `Evaluator` per dataset - the same extractor, reference set and seed - so rows of
-different families (and the reference rows) compare.
+Every number comes from one `Evaluator` per dataset - the same judge, reference set and seed - so rows of
+different families (and the reference rows) compare; the judge is named in every result, so numbers from
+different judges never are.
 """
 
 from __future__ import annotations
@@ -16,19 +17,17 @@ from accelerate import PartialState
 from accelerate.utils import gather_object
 from diffusers import DiffusionPipeline
 
-from ..data import describe_images, load_image_dataset
 from ..loading import read_model_file
-from .baselines import floor_size, real_images, reference_samples
-from .feature_extractor import load_feature_extractor
+from .baselines import evaluation_splits, floor_size, reference_samples
+from .judges import JudgeName, load_judge
 from .likelihood import bits_per_dim, bits_per_dim_error, has_likelihood, log_likelihood
-from .metrics import GenerativeMetrics, inception_fid
+from .metrics import GenerativeMetrics
 
 COLUMNS = {
     "parameters": "parameters",
     "train_seconds": "train time (s)",
     "samples_per_second": "samples/s",
     "fid": "FID∞ ↓",
-    "fid_inception": "Inception FID ↓",
     "kid": "KID ↓",
     "precision": "precision ↑",
     "recall": "recall ↑",
@@ -97,7 +96,8 @@ def held_out_bits_per_dim(
 
 
 class Evaluator:
-    """The fixed judge of one dataset: its extractor, the train split as reference set, the test split.
+    """The fixed judge of one dataset: its judge (`load_judge`: by default the classifier on labelled data, else the
+    self-supervised CNN), the train split as reference set, the test split (or a held-out sixth of train).
 
     Every row of one sample count shares one `subset_size` (KID subsets, precision/recall manifolds): by default
     the most that the smallest row allows - half its images (the jackknife's halves), the floor's or the models'.
@@ -109,19 +109,16 @@ class Evaluator:
         data_dir: str | None = None,
         seed: int = 0,
         subset_size: int | None = None,
-        feature_extractor: str | None = None,
-        inception_weights: str | None = None,
         likelihood_images: int | None = None,
+        judge: JudgeName | None = None,
+        judge_model: str | None = None,
     ) -> None:
-        self.dataset, self.seed, self.inception_weights = dataset, seed, inception_weights
-        self.extractor = load_feature_extractor(dataset, data_dir, path=feature_extractor)
-        self.train = real_images(dataset, "train", data_dir)  # (N, C, H, W) in [0, 1]
-        self.test = real_images(dataset, "test", data_dir)
-        test = load_image_dataset(dataset, "test", data_dir)
-        self.test_labels = torch.as_tensor(test["label"])  # (N,)
-        self.grey_levels = describe_images(test, dataset).grey_levels  # the grid every bits/dim is counted on
+        self.dataset, self.seed = dataset, seed
+        self.judge = load_judge(judge, dataset, data_dir, model=judge_model).to(PartialState().device)
+        # (N, C, H, W) in [0, 1] each; (N,) test labels or None; the grid every bits/dim is counted on
+        self.train, self.test, self.test_labels, self.grey_levels = evaluation_splits(dataset, data_dir, seed)
         self.subset_size = subset_size
-        self.metrics = GenerativeMetrics(self.extractor, self.train, seed=seed)
+        self.metrics = GenerativeMetrics(self.judge, self.train, seed=seed)
         # The test images every bits/dim is measured on: all of them, or the same seeded random `likelihood_images`
         # of them for every family (a CPU budget's bounds on 10,000 images take too long).
         self.likelihood_test = self.test
@@ -134,9 +131,9 @@ class Evaluator:
         return self.subset_size or min(1000, floor_size(len(self.test)) // 2, num_samples // 2)
 
     @property
-    def extractor_info(self) -> dict[str, Any]:
-        config = self.extractor.config
-        return {"dataset": config.dataset, "seed": config.seed, "test_accuracy": config.test_accuracy}
+    def judge_info(self) -> dict[str, Any]:
+        """What every result says about its judge (`"judge"` in metrics.json, the card, the zoo report)."""
+        return self.judge.describe()
 
     def evaluate_pipeline(
         self,
@@ -167,8 +164,6 @@ class Evaluator:
             "bits_per_dim_error": bpd_error,
             "bits_per_dim_images": len(self.likelihood_test) if scored else None,
         }
-        if self.inception_weights:
-            metrics["fid_inception"] = inception_fid(self.train, images, self.inception_weights)
         return Evaluation(metrics, images)
 
     def reference_rows(self, num_samples: int = 2000) -> dict[str, Evaluation]:
@@ -214,7 +209,7 @@ def evaluation_results(model: str, pipe: DiffusionPipeline, evaluator: Evaluator
         "dataset": evaluator.dataset,
         "num_samples": num_samples,
         "seed": evaluator.seed,
-        "feature_extractor": evaluator.extractor_info,
+        "judge": evaluator.judge_info,
         "metrics": evaluation.metrics,
     }
 

@@ -1,9 +1,11 @@
-"""The judge every family shares: a small CNN classifier trained on the dataset itself.
+"""The offline judges' network: a small CNN trained on the dataset itself, with labels or without.
 
-Inception-v3 cannot be downloaded here and would be a poor judge of 8x8 digits anyway, so FID/KID/precision-
-recall use the penultimate features of a classifier trained - deterministically, in seconds on a CPU - on the
-dataset's train split. It is saved as a `PreTrainedModel` (safetensors) and cached, so every model of the zoo
-is judged by the very same weights.
+Inception-v3 and DINOv2 need weights from the Internet and are poor judges of 8x8 digits anyway, so the offline
+judges use the penultimate features of a CNN trained - deterministically, in seconds on a CPU - on the dataset's
+train split: as a classifier of its labels (`objective="classifier"`), or, when it has none, contrastively
+(SimCLR, Chen et al. 2020: two random crops and intensity jitters of one image are pulled together, other images
+pushed apart), which needs no labels. It is saved as a `PreTrainedModel` (safetensors) and cached, so every model
+of the zoo is judged by the very same weights.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import datasets
 import torch
 from accelerate import PartialState
 from huggingface_hub import constants
@@ -26,11 +30,16 @@ from ..data import describe_images, images_to_tensor, load_image_dataset
 
 CACHE_ENV = "HFGEN_FEATURE_EXTRACTORS"
 """Environment variable: the folder of cached extractors (default `$HF_HOME/hfgen/feature-extractors`)."""
+Objective = Literal["classifier", "contrastive"]
+PROJECTION_SIZE = 64
+"""Width of the contrastive head (SimCLR's projection), which plays the classifier's part; features stay 128-d."""
+TEMPERATURE = 0.5
+"""SimCLR's NT-Xent temperature (its CIFAR-10 value)."""
 
 
 class FeatureExtractorConfig(PreTrainedConfig):
     r"""
-    Configuration of [`FeatureExtractor`], the classifier whose penultimate features FID/KID are computed on.
+    Configuration of [`FeatureExtractor`], the CNN whose penultimate features FID/KID are computed on.
 
     Args:
         num_channels (`int`, *optional*, defaults to 1):
@@ -38,7 +47,7 @@ class FeatureExtractorConfig(PreTrainedConfig):
         image_size (`int`, *optional*, defaults to 8):
             Side of the square input images in pixels.
         num_classes (`int`, *optional*, defaults to 10):
-            Classes of the dataset the classifier is trained on.
+            Outputs of the head: the dataset's classes, or the projection's width for the contrastive objective.
         hidden_sizes (`list[int]`, *optional*, defaults to `[32, 64, 128]`):
             Channels of the 3x3 convolutions; every one after the first halves the resolution.
         feature_size (`int`, *optional*, defaults to 128):
@@ -48,7 +57,9 @@ class FeatureExtractorConfig(PreTrainedConfig):
         seed (`int`, *optional*, defaults to 0):
             Seed of initialisation and data order: same seed, same weights.
         test_accuracy (`float`, *optional*):
-            Accuracy on the dataset's test split, recorded after training.
+            Accuracy on the dataset's test split, recorded after training (classifiers only).
+        objective (`str`, *optional*, defaults to `"classifier"`):
+            `"classifier"` (cross-entropy on the labels) or `"contrastive"` (SimCLR's NT-Xent, no labels).
 
     Example:
     ```py
@@ -71,6 +82,7 @@ class FeatureExtractorConfig(PreTrainedConfig):
         dataset: str = "digits",
         seed: int = 0,
         test_accuracy: float | None = None,
+        objective: Objective = "classifier",
         **kwargs,
     ) -> None:
         self.num_channels = num_channels
@@ -81,6 +93,7 @@ class FeatureExtractorConfig(PreTrainedConfig):
         self.dataset = dataset
         self.seed = seed
         self.test_accuracy = test_accuracy
+        self.objective = objective
         super().__init__(**kwargs)
 
 
@@ -125,17 +138,25 @@ class FeatureExtractor(PreTrainedModel):
         return FeatureExtractorOutput(loss=loss, logits=logits, features=features)
 
 
-def _labelled_tensors(dataset: str, split: str, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(N, C, H, W) in [-1, 1], (N,) labels and the class count of one split."""
+def class_labels(data: datasets.Dataset, name: str) -> torch.Tensor | None:
+    """The (N,) class labels of one split, or None when a classifier could not learn them: no ClassLabel column,
+    a missing label, or a single class (an image folder's split names are not classes)."""
+    if describe_images(data, name).num_classes is None:
+        return None
+    labels = data["label"]
+    return None if None in labels or len(set(labels)) < 2 else torch.as_tensor(labels)
+
+
+def has_labels(dataset: str, data_dir: str | None = None) -> bool:
+    """Whether the train split of `dataset` has class labels a classifier can learn."""
+    return class_labels(load_image_dataset(dataset, "train", data_dir), dataset) is not None
+
+
+def _split_tensors(dataset: str, split: str, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """(N, C, H, W) in [-1, 1], the (N,) labels (or None) and the class count of one split."""
     data = load_image_dataset(dataset, split, data_dir)
     info = describe_images(data, dataset)
-    if info.num_classes is None:
-        raise ValueError(
-            f"Dataset {dataset!r} has no class labels, so no feature extractor can be trained on it: "
-            "evaluate against a labelled dataset (digits, fashion_mnist or a folder with one sub-folder per class)."
-        )
-    images = images_to_tensor(data["image"], info.resolution, info.channels)
-    return images, torch.as_tensor(data["label"]), info.num_classes
+    return images_to_tensor(data["image"], info.resolution, info.channels), class_labels(data, dataset), info.num_classes or 0
 
 
 @torch.no_grad()
@@ -149,28 +170,77 @@ def accuracy(model: FeatureExtractor, images: torch.Tensor, labels: torch.Tensor
     return correct / len(images)
 
 
+def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """SimCLR's views, for images of any size and channel count: (B, C, H, W) in [-1, 1] -> the same shape.
+
+    A random resized crop (40-100 % of the area, aspect 3/4-4/3, anywhere in the image) resampled to the full size,
+    then a random contrast (x0.6-1.4) and brightness (+-0.4) per image; RGB images also get a random gain per
+    channel (+-20 %) and, one time in five, turn grey - without colour jitter, colour histograms alone would tell
+    views apart (Chen et al. 2020, fig. 5).
+    """
+    count, channels = images.shape[:2]
+
+    def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
+        return low + (high - low) * torch.rand(count, *shape, generator=generator)
+
+    area, aspect = uniform(0.4, 1.0), uniform(-0.29, 0.29).exp()  # log-uniform aspect in [3/4, 4/3]
+    width, height = (area * aspect).sqrt().clamp(max=1), (area / aspect).sqrt().clamp(max=1)  # shares of the side
+    theta = torch.zeros(count, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = width, height
+    theta[:, 0, 2], theta[:, 1, 2] = (1 - width) * uniform(-1, 1), (1 - height) * uniform(-1, 1)  # stay inside
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    views = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    views = views * uniform(0.6, 1.4, 1, 1, 1) + uniform(-0.4, 0.4, 1, 1, 1)
+    if channels == 3:
+        views = views * uniform(0.8, 1.2, 3, 1, 1)
+        grey = uniform(0, 1, 1, 1, 1) < 0.2
+        views = torch.where(grey, views.mean(1, keepdim=True).expand_as(views), views)
+    return views.clamp(-1, 1)
+
+
+def contrastive_loss(model: FeatureExtractor, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """SimCLR's NT-Xent of two augmented views of each image (B, C, H, W): each view must pick its twin among the
+    2B - 1 others by cosine similarity of the projections (the head's outputs)."""
+    count = len(images)
+    projections = F.normalize(model(torch.cat([augment(images, generator), augment(images, generator)])).logits, dim=-1)
+    similarity = projections @ projections.T / TEMPERATURE  # (2B, 2B)
+    similarity = similarity.masked_fill(torch.eye(2 * count, dtype=torch.bool), float("-inf"))  # not itself
+    twins = torch.cat([torch.arange(count, 2 * count), torch.arange(count)])
+    return F.cross_entropy(similarity, twins)
+
+
 def train_feature_extractor(
     dataset: str = "digits",
     data_dir: str | None = None,
     seed: int = 0,
     steps: int | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     learning_rate: float = 3e-3,
+    objective: Objective = "classifier",
 ) -> FeatureExtractor:
-    """Train the classifier on the train split; same seed, same weights (the global RNG is left untouched).
+    """Train the CNN on the train split; same seed, same weights (the global RNG is left untouched).
 
     `steps` defaults to 800 or one epoch, whichever is more: 800 steps (~34 epochs) for digits, 937 for
-    Fashion-MNIST - a judge needs stable features, not the last point of accuracy.
+    Fashion-MNIST - a judge needs stable features, not the last point of accuracy. `batch_size` defaults to 64 for
+    the classifier and 128 images (256 views) for the contrastive objective, whose negatives are the batch's
+    other images.
     """
-    images, labels, num_classes = _labelled_tensors(dataset, "train", data_dir)
+    images, labels, num_classes = _split_tensors(dataset, "train", data_dir)
+    if objective == "classifier" and labels is None:
+        raise ValueError(
+            f"Dataset {dataset!r} has no class labels, so no classifier can judge it: use --judge self_supervised "
+            "(trained without labels), dinov2 or inception."
+        )
+    batch_size = min(batch_size or (64 if objective == "classifier" else 128), len(images))
     steps = steps or max(800, len(images) // batch_size)
     config = FeatureExtractorConfig(
-        num_channels=images.shape[1], image_size=images.shape[-1], num_classes=num_classes, dataset=dataset, seed=seed
+        num_channels=images.shape[1], image_size=images.shape[-1], dataset=dataset, seed=seed, objective=objective,
+        num_classes=num_classes if objective == "classifier" else PROJECTION_SIZE,
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = FeatureExtractor(config)
-    order = torch.Generator().manual_seed(seed)
+    order = torch.Generator().manual_seed(seed)  # data order and the contrastive views
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     schedule = get_scheduler("cosine", optimizer, num_warmup_steps=steps // 20, num_training_steps=steps)
     model.train()
@@ -180,23 +250,30 @@ def train_feature_extractor(
             permutation, position = torch.randperm(len(images), generator=order), 0
         index = permutation[position : position + batch_size]
         position += batch_size
-        loss = model(images[index], labels=labels[index]).loss
+        if objective == "classifier":
+            loss = model(images[index], labels=labels[index]).loss
+        else:
+            loss = contrastive_loss(model, images[index], order)
         loss.backward()
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-    test_images, test_labels, _ = _labelled_tensors(dataset, "test", data_dir)
-    model.config.test_accuracy = accuracy(model, test_images, test_labels)
+    if objective == "classifier":
+        test_images, test_labels, _ = _split_tensors(dataset, "test", data_dir)
+        model.config.test_accuracy = accuracy(model, test_images, test_labels)
     return model.eval()
 
 
-def cache_dir(dataset: str, seed: int = 0) -> Path:
+def cache_dir(dataset: str, seed: int = 0, objective: Objective = "classifier") -> Path:
     """Where the extractor of `dataset` is cached: `$HFGEN_FEATURE_EXTRACTORS` or `$HF_HOME/hfgen/feature-extractors`."""
     root = Path(os.environ.get(CACHE_ENV) or Path(constants.HF_HOME) / "hfgen" / "feature-extractors")
-    return root.expanduser() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', dataset).strip('_')}-seed{seed}"
+    suffix = "" if objective == "classifier" else f"-{objective}"  # the classifiers' folders predate the objectives
+    return root.expanduser() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', dataset).strip('_')}{suffix}-seed{seed}"
 
 
-def load_feature_extractor(dataset: str = "digits", data_dir: str | None = None, seed: int = 0, path: str | None = None) -> FeatureExtractor:
+def load_feature_extractor(
+    dataset: str = "digits", data_dir: str | None = None, seed: int = 0, path: str | None = None, objective: Objective = "classifier"
+) -> FeatureExtractor:
     """The cached extractor of `dataset` (trained and cached on first use), or the one saved at `path`.
 
     Under `accelerate launch` the main process trains it while the others wait, then all load the same file.
@@ -204,9 +281,12 @@ def load_feature_extractor(dataset: str = "digits", data_dir: str | None = None,
     if path is not None:
         if not (Path(path) / "config.json").is_file():
             raise FileNotFoundError(f"No feature extractor at {path!r}: pass a folder written by FeatureExtractor.save_pretrained.")
-        return FeatureExtractor.from_pretrained(path, use_safetensors=True).eval()
-    folder = cache_dir(dataset, seed)
+        model = FeatureExtractor.from_pretrained(path, use_safetensors=True).eval()
+        if model.config.objective != objective:
+            raise ValueError(f"{path!r} holds a {model.config.objective} extractor, not a {objective} one: pass the matching --judge.")
+        return model
+    folder = cache_dir(dataset, seed, objective)
     with PartialState().main_process_first():
         if not (folder / "model.safetensors").is_file():
-            train_feature_extractor(dataset, data_dir, seed).save_pretrained(folder, safe_serialization=True)
+            train_feature_extractor(dataset, data_dir, seed, objective=objective).save_pretrained(folder, safe_serialization=True)
         return FeatureExtractor.from_pretrained(folder, use_safetensors=True).eval()

@@ -1,4 +1,4 @@
-"""Sample-quality metrics against one real reference set, all in the feature space of one extractor.
+"""Sample-quality metrics against one real reference set, all in the feature space of one judge (`judges.py`).
 
 Every row of a table is measured the same way, whatever its number of images N:
 - FID is FID∞ (Chong & Forsyth 2020, "Effectively Unbiased FID"): FID grows like FID∞ + c / n with the sample
@@ -19,56 +19,18 @@ with the classifier score and the nearest-training-neighbour distance.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
-from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance, _compute_fid
+from torchmetrics.image.fid import _compute_fid
 from torchmetrics.image.kid import poly_mmd
 
-from .feature_extractor import FeatureExtractor, accuracy
+from .feature_extractor import accuracy
+from .judges import Judge, check_images
 
 FID_INFINITY_SIZES = 8
 """Subset sizes of the FID∞ line, evenly spaced in 1/n from n = N / 4 to n = N."""
 KID_SUBSETS = 20
 """KID subsets averaged per estimate."""
-
-
-def check_images(images: torch.Tensor, name: str = "images") -> None:
-    """Refuse anything but a float tensor in [0, 1] (what pipelines return with `output_type="pt"`)."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a (N, C, H, W) float tensor in [0, 1], got {type(images).__name__}.")
-    if not images.is_floating_point():
-        raise TypeError(
-            f"{name} must be a float tensor in [0, 1], got dtype {images.dtype}: convert 8-bit images with "
-            "images.float() / 255."
-        )
-    if images.numel() and (images.min() < 0 or images.max() > 1):
-        raise ValueError(
-            f"{name} must be in [0, 1], got values in [{images.min().item():.4g}, {images.max().item():.4g}]: map "
-            "[-1, 1] images with (x + 1) / 2, 0..255 ones with x / 255."
-        )
-
-
-class ExtractorFeatures(nn.Module):
-    """Images in [0, 1] (a pipeline's `output_type="pt"`) -> (B, feature_size) features."""
-
-    def __init__(self, extractor: FeatureExtractor) -> None:
-        super().__init__()
-        self.extractor = extractor.eval()
-        self.num_features = extractor.config.feature_size  # torchmetrics reads it instead of probing with Inception's shape
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        check_images(images)
-        config = self.extractor.config
-        expected = (config.num_channels, config.image_size, config.image_size)
-        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"Images of shape {tuple(images.shape)} do not fit the {config.dataset!r} feature extractor, which "
-                f"takes (B, {', '.join(map(str, expected))}): evaluate against the dataset the model was trained on."
-            )
-        return self.extractor(images * 2 - 1).features
 
 
 def _pairwise_distances(a: torch.Tensor, b: torch.Tensor, chunk: int = 256) -> torch.Tensor:
@@ -148,35 +110,11 @@ def nearest_neighbour_distance(samples: torch.Tensor, train: torch.Tensor) -> to
     return distances.min(dim=1).values / math.sqrt(flat_train.shape[1])
 
 
-def inception_fid(real: torch.Tensor, fake: torch.Tensor, weights: str, batch_size: int = 100) -> float:
-    """The standard FID in Inception-v3 pool features (torch-fidelity's port), weights read from a local file.
-
-    `real`, `fake`: (N, C, H, W) in [0, 1]; grey images are repeated to RGB, torch-fidelity resizes to 299x299.
-    """
-    check_images(real, "real")
-    check_images(fake, "fake")
-    if not Path(weights).is_file():
-        raise FileNotFoundError(f"Inception weights {weights!r} not found: pass the path of pt_inception-2015-12-05 weights.")
-    try:
-        fid = FrechetInceptionDistance(
-            feature=2048, normalize=True, feature_extractor_weights_path=weights, sync_on_compute=False
-        )
-    except ModuleNotFoundError:
-        raise ValueError(
-            "The Inception FID needs torch-fidelity: `pip install -e \".[inception]\"` (keeps the torch pin), "
-            "or drop --inception_weights."
-        ) from None
-    for images, is_real in ((real, True), (fake, False)):
-        for chunk in images.split(batch_size):
-            fid.update(chunk.expand(-1, 3, -1, -1) if chunk.shape[1] == 1 else chunk, real=is_real)
-    return fid.compute().item()
-
-
 class GenerativeMetrics:
     """Judges image sets against one real reference set (the train split), whose features are computed once.
 
     Args:
-        extractor: the classifier whose penultimate features all metrics use.
+        judge: the network whose features all metrics use (`load_judge`).
         reference: (N, C, H, W) real images in [0, 1].
         subset_size: images per KID subset and per precision/recall manifold, the same for every set judged
             (precision/recall depend on it); default min(1000, half the smallest set judged, references).
@@ -187,26 +125,25 @@ class GenerativeMetrics:
 
     def __init__(
         self,
-        extractor: FeatureExtractor,
+        judge: Judge,
         reference: torch.Tensor,
         subset_size: int | None = None,
         jackknife_rounds: int = 20,
         nearest_k: int = 3,
         seed: int = 0,
-        batch_size: int = 500,
+        batch_size: int | None = None,
     ) -> None:
         check_images(reference, "reference")
         if jackknife_rounds < 2:
             raise ValueError(f"jackknife_rounds must be at least 2 for an error bar, got {jackknife_rounds}.")
-        self.extractor, self.reference = extractor, reference
-        self.features = ExtractorFeatures(extractor)
+        self.judge, self.reference = judge, reference
         self.subset_size, self.jackknife_rounds = subset_size, jackknife_rounds
-        self.nearest_k, self.seed, self.batch_size = nearest_k, seed, batch_size
+        self.nearest_k, self.seed, self.batch_size = nearest_k, seed, batch_size or judge.batch_size
         self.reference_features = self._features(reference)  # (M, D)
         self.reference_statistics = _mean_and_covariance(self.reference_features)
 
     def _features(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.features(images[i : i + self.batch_size]) for i in range(0, len(images), self.batch_size)])
+        return torch.cat([self.judge(images[i : i + self.batch_size]) for i in range(0, len(images), self.batch_size)])
 
     def _subset_size(self, num_samples: int, requested: int | None) -> int:
         """Subsets must fit in a half of the images (the jackknife's) and in the reference set."""
@@ -236,7 +173,7 @@ class GenerativeMetrics:
         self, images: torch.Tensor, class_labels: torch.Tensor | None = None, subset_size: int | None = None
     ) -> dict[str, float]:
         """Metrics of `images` (N, C, H, W) in [0, 1], each with its `<name>_error`; `class_labels` (N,) adds
-        the classifier score; `subset_size` overrides the one given at init. Also records n (`num_images`) and
+        the classifier score when the judge is a classifier; `subset_size` overrides the one given at init. Also records n (`num_images`) and
         the `subset_size` used."""
         check_images(images)
         if len(images) < 16:
@@ -257,6 +194,7 @@ class GenerativeMetrics:
             # precision/recall at the matched size: the halves' mean is the estimate, not one draw
             metrics[name] = spread.mean().item() if name in ("precision", "recall") else value
         metrics["nn_distance"] = nearest_neighbour_distance(images, self.reference).mean().item()
-        if class_labels is not None:
-            metrics["classifier_score"] = accuracy(self.extractor, images * 2 - 1, class_labels)
+        classifier = self.judge.classifier
+        if class_labels is not None and classifier is not None:
+            metrics["classifier_score"] = accuracy(classifier, (images * 2 - 1).to(classifier.device), class_labels.to(classifier.device))
         return metrics

@@ -28,7 +28,7 @@ LOSS_CURVE_FILE = "loss_curve.png"
 TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "model_card.md"
 """The one Jinja template every family's card is rendered from; a family's own texts come from its folder."""
 
-METRICS = {  # evaluate's key -> (model-index metric type, display name)
+METRICS = {  # evaluate's key -> (model-index metric type, display name); sample metrics get the judge's name too
     "fid": ("fid", "FID∞"),  # extrapolated to infinitely many samples (Chong & Forsyth 2020)
     "kid": ("kid", "KID"),
     "precision": ("precision", "precision"),
@@ -61,15 +61,30 @@ def _numel(shape: list[int]) -> int:
     return size
 
 
+JUDGED = {"fid", "kid", "precision", "recall"}
+"""The metrics measured in a judge's features: their model-index type names the judge (`fid-dinov2`), so no Hub
+reader or leaderboard compares numbers of two judges; bits/dim needs none."""
+
+
+def judge_of(results: dict[str, Any]) -> dict[str, Any]:
+    """The judge of saved results; results saved before judges had names were all the classifier's."""
+    if "judge" in results:
+        return results["judge"]
+    extractor = results.get("feature_extractor") or {}
+    dataset, seed = extractor.get("dataset", results["dataset"]), extractor.get("seed")
+    return {"name": "classifier", "title": f"hfgen CNN trained on {dataset} (classifier, seed {seed})", **extractor}
+
+
 def eval_results(results: dict[str, Any], model_name: str, pipeline_tag: str) -> list[EvalResult]:
     """`hfgen evaluate`'s results as the card's model-index: plain floats (a numpy float makes the card unreadable)."""
-    extractor = results.get("feature_extractor") or {}
-    config = {"num_samples": int(results["num_samples"]), "seed": int(results["seed"]),
-              "feature_extractor": f"hfgen classifier trained on {extractor.get('dataset', results['dataset'])} (seed {extractor.get('seed')})"}
+    judge = judge_of(results)
+    config = {"num_samples": int(results["num_samples"]), "seed": int(results["seed"]), "judge": judge["title"]}
     return [
         EvalResult(
             task_type=pipeline_tag, dataset_type=results["dataset"], dataset_name=results["dataset"], dataset_split="test",
-            metric_type=metric_type, metric_name=name, metric_value=float(value), metric_args=config,
+            metric_type=f"{metric_type}-{judge['name']}" if key in JUDGED else metric_type,
+            metric_name=f"{name} ({judge['name']})" if key in JUDGED else name,
+            metric_value=float(value), metric_args=config,
         )
         for key, (metric_type, name) in METRICS.items()
         if (value := results["metrics"].get(key)) is not None
@@ -123,6 +138,7 @@ def render_card(folder: Path, repo_id: str | None = None) -> ModelCard:
         samples=SAMPLE_GRID_FILE if (folder / SAMPLE_GRID_FILE).is_file() else None,
         loss_curve=LOSS_CURVE_FILE if (folder / LOSS_CURVE_FILE).is_file() else None,
         results=results,
+        judge=judge_of(results) if results else None,
         metric_names=METRICS,
     )
 

@@ -14,6 +14,7 @@ from accelerate import PartialState
 
 from ..arguments import require_dataset, require_existing, require_positive, require_seed, require_writable
 from ..evaluation.evaluator import Evaluation, Evaluator, evaluation_results, markdown_table
+from ..evaluation.judges import JUDGE_HELP, JUDGE_MODEL_HELP, JudgeName, check_judge_model
 from ..families import LikelihoodSettings, ZooPlan, ZooPrerequisite, family_names, get_family
 from ..hub.cards import update_card, write_card
 from ..loading import load_pipeline
@@ -78,6 +79,8 @@ class ZooArguments:
     batch_size: int = field(default=250, metadata={"help": "Images per pipeline call when sampling."})
     steps: int = field(default=20, metadata={"help": "Diffusion: DPM-Solver++ steps when sampling."})
     seed: int = field(default=0, metadata={"help": "One seed for training, sampling and metrics."})
+    judge: JudgeName | None = field(default=None, metadata={"help": JUDGE_HELP})
+    judge_model: str | None = field(default=None, metadata={"help": JUDGE_MODEL_HELP})
     reuse_trained: bool = field(
         default=False,
         metadata={"help": "Keep each model whose folder already holds a finished run of exactly the options the zoo "
@@ -94,6 +97,7 @@ class ZooArguments:
         require_dataset("dataset", self.dataset)
         require_existing("data_dir", self.data_dir, "folder")
         require_writable("output_dir", self.output_dir, "folder")
+        check_judge_model(self.judge, self.judge_model)
 
 
 def log(message: str) -> None:
@@ -178,7 +182,11 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
             log(f"{family}: {missing[family]}")
 
     log(f"evaluating on {args.dataset} with {num_samples} samples per model")
-    evaluator = Evaluator(args.dataset, args.data_dir, args.seed, likelihood_images=budget.likelihood.test_images)
+    evaluator = Evaluator(
+        args.dataset, args.data_dir, args.seed, likelihood_images=budget.likelihood.test_images, judge=args.judge,
+        judge_model=args.judge_model,
+    )
+    log(f"judge: {evaluator.judge_info['title']}")
     rows: dict[str, Evaluation] = {}
     train_seconds: dict[str, float] = {}
     for family, (folder, seconds) in trained.items():
@@ -233,9 +241,9 @@ def write_report(
     logs = {family: folder / LOG_FILE for family, (folder, _) in trained.items() if (folder / LOG_FILE).is_file()}
     if logs:
         loss_figure(logs, output_dir / "loss_curves.png")
-    extractor = evaluator.extractor_info
+    judge = evaluator.judge_info
     results = {"dataset": args.dataset, "budget": args.budget, "num_samples": num_samples, "seed": args.seed,
-               "feature_extractor": extractor, "rows": table, "missing": missing}
+               "judge": judge, "rows": table, "missing": missing}
     (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     commands = "\n".join(
         f"hfgen train {name} {' '.join(argv)}" for f, (folder, _) in trained.items() for name, argv in training_runs(args, f, folder)
@@ -244,8 +252,9 @@ def write_report(
         f"# hfgen zoo: {args.dataset}",
         "",
         f"Every family trained on `{args.dataset}` with the `{args.budget}` budget and judged by the same code: "
-        f"{num_samples} samples per model (seed {args.seed}) against the train split, in the feature space of a small "
-        f"CNN classifier trained on `{args.dataset}` (test accuracy {extractor['test_accuracy']:.1%}). "
+        f"{num_samples} samples per model (seed {args.seed}) against the train split, in the features of one judge: "
+        f"**{judge['title']}**{f' (test accuracy {accuracy:.1%})' if (accuracy := judge.get('test_accuracy')) else ''} - "
+        f"`--judge {judge['name']}`; numbers of another judge do not compare. "
         "Rows in *italics* are references computed by the same code: real test images (the floor: "
         f"{references['real test images'].images.shape[0]} of them, with a random class mix as a model's), two "
         "trivial baselines every model must beat - scikit-learn's kernel-density sampler in PCA space (clamped to "
@@ -273,7 +282,8 @@ def write_report(
         "Reproduce:",
         "",
         "```bash",
-        f"hfgen zoo --dataset {args.dataset} --budget {args.budget} --output_dir {args.output_dir}",
+        f"hfgen zoo --dataset {args.dataset} --budget {args.budget} --judge {judge['name']}"
+        f"{f' --judge_model {args.judge_model}' if args.judge_model else ''} --output_dir {args.output_dir}",
         "```",
         "",
         "which ran:",

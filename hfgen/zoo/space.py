@@ -76,6 +76,7 @@ def build_demo(model: str) -> gr.Blocks:
             f"Every family trained on the same data ({report.get('dataset', 'see the report')}, budget "
             f"`{report.get('budget', '?')}`) and sampled here from the same seed. The table puts the time per image, "
             "measured now on this machine, next to the metrics the zoo report measured with one shared evaluator "
+            f"in the features of {report.get('judge', {}).get('title', 'its judge')} "
             "(FID/KID: lower is better; precision: quality; recall: coverage; bits/dim: exact or bounded likelihood).",
         )
         with gr.Row():
