@@ -34,6 +34,7 @@ each of `--loader_workers`; its images/s against the fastest 64-px preset's trai
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import gc
 import json
@@ -104,7 +105,8 @@ def matmul_flops_per_second(device: torch.device, repeats: int) -> float:
 
 
 class PeakMemory:
-    """Bytes a block of work adds at its peak: RSS high-water mark on CPU, the caching allocator's on CUDA."""
+    """Bytes a block of work adds at its peak: the RSS high-water mark on CPU (Linux, glibc), the caching allocator's
+    on CUDA."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
@@ -115,6 +117,8 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.before = torch.cuda.memory_allocated(self.device)
         else:
+            # Hand freed heap pages back first (glibc keeps them, and a later preset would grow into them unseen).
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
             Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM := VmRSS
             self.before = _status_bytes("VmRSS")
         return self
@@ -143,10 +147,13 @@ def write_png_folder(folder: Path, count: int, side: int, channels: int) -> Path
     return folder
 
 
-def write_text_corpus(path: Path) -> Path:
+def write_text_corpus(folder: Path) -> Path:
+    """A folder holding one text file (`--dataset` takes a folder of text files; it refuses a single file)."""
     rng = random.Random(0)
-    path.write_text(" ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(CORPUS_WORDS)))
-    return path
+    folder.mkdir()
+    words = ("".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(CORPUS_WORDS))
+    (folder / "corpus.txt").write_text(" ".join(words))
+    return folder
 
 
 def write_latent_vae(folder: Path, side: int, channels: int, latent_channels: int) -> Path:
@@ -174,7 +181,7 @@ def preset_argv(preset: Preset, workdir: Path, options: argparse.Namespace) -> l
     if "grid_inference_steps" in model_options:
         argv += ["--grid_inference_steps", str(options.sample_steps)]
     if preset.resolution is None:  # text
-        return argv + ["--dataset", str(write_text_corpus(workdir / "corpus.txt")), "--block_size", str(options.text_block_size)]
+        return argv + ["--dataset", str(write_text_corpus(workdir / "corpus")), "--block_size", str(options.text_block_size)]
     side, channels = preset.resolution, preset.channels
     if "vae" in model_options:  # latent diffusion: the preset's shape is the latent's; images are twice its side
         side = 2 * preset.resolution
@@ -378,6 +385,8 @@ def report_lines(results: dict[str, Any], options: argparse.Namespace) -> list[s
         for workers, rate in loader["images_per_s"].items():
             versus = f", {loader['ratio'][workers]:.2f}x {loader['fastest_consumer']}'s training" if "ratio" in loader else ""
             lines.append(f"loader, {LOADER_SIDE}x{LOADER_SIDE} RGB PNG, --dataloader_num_workers {workers}: {rate:.0f} img/s{versus}")
+            if workers == "0" and "ratio" in loader:  # no workers: loading runs in the training process, between steps
+                lines.append(f"  (with 0 workers, loading adds {1 / loader['ratio'][workers]:.1%} to {loader['fastest_consumer']}'s step time)")
         if "ratio" in loader:
             recommended = loader["recommended_workers"]
             lines.append(
