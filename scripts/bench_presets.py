@@ -4,24 +4,25 @@ Each preset (`hfgen presets`) is built as `hfgen train <family> --preset NAME` b
 objective, the real `Trainer` - on seeded synthetic data of the preset's shape, and measured:
 
 - train img/s: `Trainer.training_step` (forward, backward, clipping, AdamW, LR schedule, EMA: the step `hfgen train`
-  runs), median over `--rounds` rounds of `--steps` steps after `--warmup`, on one batch already in memory (the
-  loader is measured on its own, below). The GAN's step is one discriminator and one generator update; for text one
-  block of `--text_block_size` tokens counts as one image.
-- sample img/s: the family's `Objective.samples` (what the Trainer's sample grids call: its pipeline), batch
-  `--sample_batch_size`; diffusion and latent diffusion with DPM-Solver++ at `--sample_steps` steps, text as
-  sequences of 96 new tokens (at most 8 per call), the VAE's grid as half prior samples, half reconstructions.
+  runs), the median of `--rounds` rounds of `--steps` steps (enough for `--round_seconds`) after two warm-up steps,
+  on one batch already in memory (the loader is measured on its own, below). The GAN's step is one discriminator
+  and one generator update; for text one block of `--text_block_size` tokens counts as one image.
+- sample img/s: the family's `Objective.samples` (what the Trainer's sample grids call: its pipeline), calls of
+  `--sample_batch_size` for at least `--round_seconds` after a one-sample warm-up; diffusion and latent diffusion
+  with DPM-Solver++ at `--sample_steps` steps, text as sequences of 96 new tokens (at most 8 per call), the VAE's
+  grid as half prior samples, half reconstructions.
 - peak MiB: what building and training the preset adds to the process - peak RSS (VmHWM, reset through
   /proc/self/clear_refs) minus RSS before, on CPU; `torch.cuda.max_memory_allocated` minus allocated before, on CUDA.
-- GFLOP/train img: `torch.utils.flop_counter.FlopCounterMode` over one training step (matmuls, convolutions,
-  attention, forward and backward), divided by the batch.
+- GFLOP/train img: `torch.utils.flop_counter.FlopCounterMode` over the first (warm-up) training step (matmuls,
+  convolutions, attention, forward and backward), divided by the batch.
 - MFU: GFLOP/train img x train img/s, as a share of this machine's fp32 matmul rate measured in the same run
   (the best of repeated 2048 x 2048 products). oneDNN's Winograd convolutions multiply less than the count says, so
   a convolutional net can pass 100 %: judge those by the reference ratio below, the transformer by its MFU.
 
 Reference: every pixel-diffusion preset's step (`ddpm-cifar10` is the one that matters) is timed side by side with
 diffusers' `examples/unconditional_image_generation/train_unconditional.py` step (with `--use_ema`), written out on a
-UNet2DModel of the same config, batch, noise schedule and precision; the two alternate round by round and the
-ratio is hfgen / diffusers images/s of the medians.
+UNet2DModel of the same config, batch, noise schedule and precision; the two alternate round by round (in
+alternating order) and the ratio is the median over rounds of hfgen / diffusers images/s.
 
 Loader: a 64x64 RGB PNG folder through hfgen's image dataset, transform and the Trainer's `train_loader`, alone, for
 each of `--loader_workers`; its images/s against the fastest 64-px preset's training images/s.
@@ -44,6 +45,7 @@ import random
 import re
 import statistics
 import string
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -51,8 +53,11 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import datasets
+import diffusers
 import numpy as np
 import torch
+import transformers
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import patch_environment
@@ -78,6 +83,11 @@ CORPUS_WORDS = 400_000
 """Seeded random words (3.4 MB): enough distinct pairs for the BPE to reach GPT-2's 50,257 tokens, which the
 python-stdlib corpus (38,329) does not; the tokenizer is trained once (about 20 s) and cached in $HFGEN_CACHE."""
 REFERENCE_FAMILY = "diffusion"
+QUICK = {
+    "steps": 1, "rounds": 1, "round_seconds": 0.0, "matmul_repeats": 2, "sample_batch_size": 2, "sample_steps": 2,
+    "loader_images": 32, "loader_batches": 4,
+}
+"""--quick: a smoke run in seconds for the small presets (tests/test_bench_presets.py)."""
 
 
 # -- the machine ----------------------------------------------------------------------------------------------------
@@ -169,6 +179,11 @@ def write_latent_vae(folder: Path, side: int, channels: int, latent_channels: in
     return folder
 
 
+def model_options(preset: Preset) -> set[str]:
+    """The options of the preset's family (`--vae`: it denoises a latent; `--grid_inference_steps`: a sampler)."""
+    return {field.name for field in dataclasses.fields(get_family(preset.family).arguments)}
+
+
 def preset_argv(preset: Preset, workdir: Path, options: argparse.Namespace) -> list[str]:
     """`hfgen train` options that train `preset` on seeded synthetic data of its shape, written under `workdir`."""
     argv = [
@@ -177,13 +192,12 @@ def preset_argv(preset: Preset, workdir: Path, options: argparse.Namespace) -> l
     ]
     if options.mixed_precision:
         argv += ["--mixed_precision", options.mixed_precision]
-    model_options = {field.name for field in dataclasses.fields(get_family(preset.family).arguments)}
-    if "grid_inference_steps" in model_options:
+    if "grid_inference_steps" in model_options(preset):
         argv += ["--grid_inference_steps", str(options.sample_steps)]
     if preset.resolution is None:  # text
         return argv + ["--dataset", str(write_text_corpus(workdir / "corpus")), "--block_size", str(options.text_block_size)]
     side, channels = preset.resolution, preset.channels
-    if "vae" in model_options:  # latent diffusion: the preset's shape is the latent's; images are twice its side
+    if "vae" in model_options(preset):  # latent diffusion: the preset's shape is the latent's; images are twice its side
         side = 2 * preset.resolution
         channels = 1 if side == 8 else 3  # the CPU-sized default's 8x8 digits; RGB otherwise
         argv += ["--vae", str(write_latent_vae(workdir / "vae", side, channels, preset.channels))]
@@ -195,7 +209,7 @@ def preset_argv(preset: Preset, workdir: Path, options: argparse.Namespace) -> l
 def shape_label(preset: Preset, options: argparse.Namespace) -> str:
     if preset.resolution is None:
         return f"T={options.text_block_size}"
-    latent = " latent" if "vae" in {f.name for f in dataclasses.fields(get_family(preset.family).arguments)} else ""
+    latent = " latent" if "vae" in model_options(preset) else ""
     return f"{preset.resolution}²×{preset.channels}{latent}"
 
 
@@ -251,8 +265,23 @@ def seconds_per_step(step: Callable[[], object], steps: int, device: torch.devic
     return (time.perf_counter() - start) / steps
 
 
+def sampling(
+    objective: Any, modules: dict[str, torch.nn.Module], options: argparse.Namespace, device: torch.device
+) -> tuple[int, float]:
+    """(samples, seconds): calls of `sample_batch_size` after a one-sample warm-up, repeated for `round_seconds`."""
+    generator = torch.Generator(device).manual_seed(0)
+    with torch.no_grad():
+        objective.samples(modules, 1, generator)
+        synchronize(device)
+        count, start = 0, time.perf_counter()
+        while not count or time.perf_counter() - start < options.round_seconds:
+            count += len(objective.samples(modules, options.sample_batch_size, generator))
+            synchronize(device)
+    return count, time.perf_counter() - start
+
+
 def measure_preset(preset: Preset, options: argparse.Namespace, device: torch.device, matmul_rate: float) -> dict[str, Any]:
-    """One row of the table (plus the reference ratio for pixel diffusion)."""
+    """One row of the table (with the reference ratio for pixel diffusion)."""
     with tempfile.TemporaryDirectory() as folder:
         training, data, model = parse_run(preset.family, preset_argv(preset, Path(folder), options))
         objective = get_family(preset.family).objective(model, data)
@@ -265,24 +294,17 @@ def measure_preset(preset: Preset, options: argparse.Namespace, device: torch.de
             if trainer.accelerator.device.type != device.type:
                 raise ValueError(f"The Trainer runs on {trainer.accelerator.device}, not {device}: check accelerate's config.")
             contenders = {"hfgen": lambda: trainer.training_step(batch), **contenders}
-            for step in contenders.values():
-                for _ in range(options.warmup):
-                    step()
+            with FlopCounterMode(display=False) as counter:  # the first step: a warm-up, counted
+                trainer.training_step(batch)
+            # one more warm-up step each (the reference's first); hfgen's sets how many steps fill a round
+            warm = {name: seconds_per_step(step, 1, device) for name, step in contenders.items()}
+            steps = options.steps or max(1, round(options.round_seconds / warm["hfgen"]))
             rounds: dict[str, list[float]] = {name: [] for name in contenders}
-            for _ in range(options.rounds):  # interleaved: a load change on the machine hits every contender
-                for name, step in contenders.items():
-                    rounds[name].append(seconds_per_step(step, options.steps, device))
-        with FlopCounterMode(display=False) as counter:
-            trainer.training_step(batch)
+            for index in range(options.rounds):  # interleaved, order alternating: a load change hits both alike
+                for name, step in list(contenders.items())[:: 1 if index % 2 == 0 else -1]:
+                    rounds[name].append(seconds_per_step(step, steps, device))
         modules = {name: trainer.modules.unwrapped(name).eval() for name in trainer.modules}
-        generator = torch.Generator(device).manual_seed(0)
-        with torch.no_grad():
-            objective.samples(modules, 1, generator)  # warm-up
-            synchronize(device)
-            start = time.perf_counter()
-            samples = objective.samples(modules, options.sample_batch_size, generator)
-            synchronize(device)
-            sample_seconds = time.perf_counter() - start
+        samples, sample_seconds = sampling(objective, modules, options, device)
 
     step_seconds = {name: statistics.median(values) for name, values in rounds.items()}
     train_rate = options.batch_size / step_seconds["hfgen"]
@@ -294,22 +316,22 @@ def measure_preset(preset: Preset, options: argparse.Namespace, device: torch.de
         "resolution": preset.resolution,
         "parameters": sum(p.numel() for module in modules.values() for p in module.parameters()),
         "train_images_per_s": train_rate,
-        "sample_images_per_s": len(samples) / sample_seconds,
+        "sample_images_per_s": samples / sample_seconds,
         "peak_mib": memory.peak / 2**20,
         "gflop_per_train_image": flops_per_image / 1e9,
         "mfu": flops_per_image * train_rate / matmul_rate,
         "step_seconds": step_seconds["hfgen"],
+        "steps_per_round": steps,
+        "samples": samples,
         "sample_seconds": sample_seconds,
-        "samples": len(samples),
     }
     if "diffusers" in step_seconds:
         row["reference"] = {
             "diffusers_train_images_per_s": options.batch_size / step_seconds["diffusers"],
-            "ratio": step_seconds["diffusers"] / step_seconds["hfgen"],
+            "ratio": statistics.median(theirs / ours for ours, theirs in zip(rounds["hfgen"], rounds["diffusers"])),
             "hfgen_round_seconds": rounds["hfgen"],
             "diffusers_round_seconds": rounds["diffusers"],
         }
-    del trainer, modules, contenders
     return row
 
 
@@ -377,8 +399,8 @@ def report_lines(results: dict[str, Any], options: argparse.Namespace) -> list[s
             lines.append(
                 f"{row['preset']}: hfgen {row['train_images_per_s']:.3g} img/s vs diffusers train_unconditional.py "
                 f"{reference['diffusers_train_images_per_s']:.3g} img/s, ratio {reference['ratio']:.3f} (same UNet config, "
-                f"batch {options.batch_size}, precision {options.mixed_precision or 'accelerate default'}; medians of "
-                f"{options.rounds} interleaved rounds of {options.steps} steps)"
+                f"batch {options.batch_size}, precision {options.mixed_precision}; median of the ratios of {options.rounds} "
+                f"interleaved rounds of {row['steps_per_round']} steps)"
             )
     loader = results.get("loader")
     if loader:
@@ -386,7 +408,8 @@ def report_lines(results: dict[str, Any], options: argparse.Namespace) -> list[s
             versus = f", {loader['ratio'][workers]:.2f}x {loader['fastest_consumer']}'s training" if "ratio" in loader else ""
             lines.append(f"loader, {LOADER_SIDE}x{LOADER_SIDE} RGB PNG, --dataloader_num_workers {workers}: {rate:.0f} img/s{versus}")
             if workers == "0" and "ratio" in loader:  # no workers: loading runs in the training process, between steps
-                lines.append(f"  (with 0 workers, loading adds {1 / loader['ratio'][workers]:.1%} to {loader['fastest_consumer']}'s step time)")
+                share = 1 / loader["ratio"][workers]
+                lines.append(f"  (with 0 workers, loading adds {share:.1%} to {loader['fastest_consumer']}'s step time)")
         if "ratio" in loader:
             recommended = loader["recommended_workers"]
             lines.append(
@@ -403,25 +426,25 @@ def parse_options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--presets", nargs="+", choices=names, default=names, metavar="NAME", help="Default: every preset.")
     parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=5, help="Timed training steps per round.")
-    parser.add_argument("--warmup", type=int, default=1, help="Untimed training steps first.")
-    parser.add_argument("--rounds", type=int, default=3, help="Rounds of --steps; the median is reported.")
+    parser.add_argument("--rounds", type=int, default=3, help="Timed rounds per preset; the median is reported.")
+    parser.add_argument("--round_seconds", type=float, default=3.0, help="Length a round aims at (and sampling at least lasts).")
+    parser.add_argument("--steps", type=int, default=None, help="Training steps per round (default: enough for --round_seconds).")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's).")
     parser.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"], default="no")
     parser.add_argument("--sample_batch_size", type=int, default=8)
     parser.add_argument("--sample_steps", type=int, default=20, help="DPM-Solver++ steps of (latent) diffusion sampling.")
-    parser.add_argument("--text_block_size", type=int, default=None, help="Tokens per text block (default: 256 on CPU, 1024 on CUDA).")
+    parser.add_argument(
+        "--text_block_size", type=int, default=None, help="Tokens per text block (default: 256 on CPU, gpt2's 1024 on CUDA)."
+    )
     parser.add_argument("--matmul_repeats", type=int, default=10)
     parser.add_argument("--loader_workers", type=int, nargs="*", default=[0, 1, 2], help="Worker counts to time; none: skip.")
     parser.add_argument("--loader_images", type=int, default=512)
     parser.add_argument("--loader_batches", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="A smoke run: one step, one round, tiny sampling and loader.")
     parser.add_argument("--output", type=Path, default=None, help="Write the results as JSON here.")
+    if "--quick" in (sys.argv[1:] if argv is None else argv):  # its settings are defaults: explicit flags still win
+        parser.set_defaults(**QUICK)
     options = parser.parse_args(argv)
-    if options.quick:
-        options.steps, options.warmup, options.rounds, options.matmul_repeats = 1, 1, 1, 2
-        options.sample_batch_size, options.sample_steps = 2, 2
-        options.loader_images, options.loader_batches = 32, 4
     if options.text_block_size is None:
         options.text_block_size = 1024 if options.device == "cuda" else 256
     return options
@@ -455,7 +478,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name in options.presets:
             row = measure_preset(presets[name], options, device, matmul_rate)
             results["rows"].append(row)
-            print(f"{name}: {row['step_seconds']:.3f} s/step, {row['sample_seconds']:.2f} s to sample {row['samples']}", flush=True)
+            print(f"{name}: {row['step_seconds']:.3f} s/step x {row['steps_per_round']} x {options.rounds} rounds, "
+                  f"{row['sample_seconds']:.2f} s to sample {row['samples']}", flush=True)
     if options.loader_workers:
         results["loader"] = measure_loader(options, results["rows"])
     print(markdown_table(results["rows"]))
@@ -466,4 +490,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    # the table and its lines are the output; progress bars of dataset building, saving and loading are noise
+    datasets.disable_progress_bars()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
     main()

@@ -20,7 +20,7 @@ def load_bench():
 def test_quick_run_fills_the_table(tmp_path, capsys):
     output = tmp_path / "bench.json"
     results = load_bench().main(
-        ["--quick", "--presets", "gan-small", "diffusion-small", "--threads", "1", "--loader_workers", "0", "--output", str(output)]
+        ["--quick", "--presets", "gan-small", "diffusion-small", "--loader_workers", "0", "--output", str(output)]
     )
     assert json.loads(output.read_text()) == json.loads(json.dumps(results))
     assert results["matmul_gflop_per_s"] > 0
