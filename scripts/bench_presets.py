@@ -313,7 +313,8 @@ def measure_preset(preset: Preset, options: argparse.Namespace, device: torch.de
         "preset": preset.name,
         "family": preset.family,
         "shape": shape_label(preset, options),
-        "resolution": preset.resolution,
+        # the side of the images each training step reads: none for text, nor for latent diffusion's cached latents
+        "image_side": None if "vae" in model_options(preset) else preset.resolution,
         "parameters": sum(p.numel() for module in modules.values() for p in module.parameters()),
         "train_images_per_s": train_rate,
         "sample_images_per_s": samples / sample_seconds,
@@ -351,17 +352,17 @@ def loader_images_per_second(folder: Path, workers: int, options: argparse.Names
     start = time.perf_counter()
     for _ in range(options.loader_batches):
         next(batches)
-    seconds = time.perf_counter() - start
-    del batches  # shuts the workers down
-    return options.loader_batches * options.batch_size / seconds
+    return options.loader_batches * options.batch_size / (time.perf_counter() - start)
 
 
 def measure_loader(options: argparse.Namespace, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Loader images/s per worker count; against the fastest preset that reads 64-px images, the ratio and the fewest
+    workers that deliver twice what it consumes."""
     with tempfile.TemporaryDirectory() as folder:
         images = write_png_folder(Path(folder) / "images", options.loader_images, LOADER_SIDE, 3)
         rates = {workers: loader_images_per_second(images, workers, options) for workers in options.loader_workers}
     result: dict[str, Any] = {"images_per_s": {str(w): r for w, r in rates.items()}}
-    consumers = [row for row in rows if row["resolution"] == LOADER_SIDE]
+    consumers = [row for row in rows if row["image_side"] == LOADER_SIDE]
     if consumers:
         fastest = max(consumers, key=lambda row: row["train_images_per_s"])
         ratios = {workers: rate / fastest["train_images_per_s"] for workers, rate in rates.items()}
