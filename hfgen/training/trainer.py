@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from accelerate import Accelerator
@@ -32,6 +33,9 @@ from .checkpoints import (
 from .disk import ensure_space, writing
 from .run_lock import RunLock
 from .signals import GracefulStop, TrainingStopped, resume_command
+
+if TYPE_CHECKING:
+    import datasets
 
 TRAINING_ARGS_FILE = "training_args.json"
 LOG_FILE = "train_log.jsonl"
@@ -134,16 +138,9 @@ class Trainer:
         args, accelerator = self.args, self.accelerator
         self._check_output_dir()
         step = self._maybe_resume()
-        dataset = self.objective.train_dataset()
-        batches = ShardedEpochBatches(
-            len(dataset), args.train_batch_size, accelerator.num_processes, accelerator.process_index,
-            seed=args.seed, start=step * args.gradient_accumulation_steps,
-        )
-        # batch_size=None: each sampled index list is fetched in one `dataset[indices]` call (batched transform), with
-        # per-row generators for random augmentations (`SeededRows`).
-        loader = DataLoader(
-            SeededRows(dataset, args.seed), sampler=batches.positioned(), batch_size=None, num_workers=args.dataloader_num_workers,
-            generator=torch.Generator(),  # keeps the global RNG untouched when iterators are created
+        loader = train_loader(
+            self.objective.train_dataset(), args, accelerator.num_processes, accelerator.process_index,
+            start=step * args.gradient_accumulation_steps,
         )
         if accelerator.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -158,26 +155,12 @@ class Trainer:
         examples_per_step = args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
         logs: dict[str, float] = {}
         for batch in _cycle_until(loader, lambda: step >= args.max_steps):
-            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
-            with accelerator.accumulate(*self.modules.values()):
-                for phase, optimizer in self.optimizers.items():
-                    with self._only_training(phase):
-                        output = self.objective.compute_loss(phase, batch, self.modules)
-                        accelerator.backward(output.loss)
-                    if accelerator.sync_gradients and args.max_grad_norm:
-                        accelerator.clip_grad_norm_(self._parameters(phase), args.max_grad_norm)
-                    optimizer.step()
-                    if accelerator.sync_gradients and not optimizer.step_was_skipped:
-                        self.lr_schedulers[phase].step()
-                    optimizer.zero_grad(set_to_none=True)
-                    for key, value in {f"{phase}_loss" if len(self.optimizers) > 1 else "loss": output.loss, **output.logs}.items():
-                        sums[key] = sums.get(key, 0.0) + value.detach().float()
+            for key, value in self.training_step(batch).items():
+                sums[key] = sums.get(key, 0.0) + value
             micro_steps += 1
             if not accelerator.sync_gradients:
                 continue
             step += 1
-            for name, ema in self.emas.items():
-                ema.step(self.modules.unwrapped(name).parameters())
             progress.update(1)
             if step % args.logging_steps == 0 or step == args.max_steps:
                 elapsed = time.perf_counter() - window_start
@@ -202,6 +185,30 @@ class Trainer:
         train_seconds = time.perf_counter() - started
         self._finish(step)
         return TrainOutput(step, train_seconds, logs.get("samples_per_second", 0.0), logs)
+
+    def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One micro-batch through every phase (forward, backward, clip, optimizer, LR), then the EMA when the
+        optimizers stepped; returns the detached loss terms. Its own method so a benchmark times exactly this step."""
+        args, accelerator = self.args, self.accelerator
+        batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+        terms: dict[str, torch.Tensor] = {}
+        with accelerator.accumulate(*self.modules.values()):
+            for phase, optimizer in self.optimizers.items():
+                with self._only_training(phase):
+                    output = self.objective.compute_loss(phase, batch, self.modules)
+                    accelerator.backward(output.loss)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(self._parameters(phase), args.max_grad_norm)
+                optimizer.step()
+                if accelerator.sync_gradients and not optimizer.step_was_skipped:
+                    self.lr_schedulers[phase].step()
+                optimizer.zero_grad(set_to_none=True)
+                for key, value in {f"{phase}_loss" if len(self.optimizers) > 1 else "loss": output.loss, **output.logs}.items():
+                    terms[key] = value.detach().float()
+        if accelerator.sync_gradients:
+            for name, ema in self.emas.items():
+                ema.step(self.modules.unwrapped(name).parameters())
+        return terms
 
     # -- pieces ---------------------------------------------------------------------------------------------
 
@@ -413,6 +420,20 @@ def _require_mixed_precision(accelerator: Accelerator) -> None:
             f"--mixed_precision fp16 needs a GPU: on {accelerator.device.type} accelerate trains in full fp32 without "
             "autocast; use --mixed_precision bf16 (autocast to bfloat16) or no."
         )
+
+
+def train_loader(
+    dataset: datasets.Dataset, args: TrainingArguments, num_processes: int = 1, process_index: int = 0, start: int = 0
+) -> DataLoader:
+    """This process's endless stream of training batches from micro-step `start`, decoded and transformed in
+    `args.dataloader_num_workers` worker processes."""
+    batches = ShardedEpochBatches(len(dataset), args.train_batch_size, num_processes, process_index, seed=args.seed, start=start)
+    # batch_size=None: each sampled index list is fetched in one `dataset[indices]` call (batched transform), with
+    # per-row generators for random augmentations (`SeededRows`).
+    return DataLoader(
+        SeededRows(dataset, args.seed), sampler=batches.positioned(), batch_size=None, num_workers=args.dataloader_num_workers,
+        generator=torch.Generator(),  # keeps the global RNG untouched when iterators are created
+    )
 
 
 def _cycle_until(loader: DataLoader, done) -> Iterator[dict[str, torch.Tensor]]:
