@@ -71,7 +71,7 @@ from hfgen.arguments import TrainingArguments
 from hfgen.data import image_transform, load_image_dataset
 from hfgen.families import families, get_family
 from hfgen.families.vae import VAEConfig, VAEModel
-from hfgen.registry import Preset
+from hfgen.families import Preset
 from hfgen.training.launch import parse_run
 from hfgen.training.trainer import Trainer, train_loader
 
