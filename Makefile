@@ -23,9 +23,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# torch-fidelity, for `--inception_weights`. Passing the torch pin along makes pip pick the torchvision built for
-# that torch (0.28 for 2.13) instead of upgrading torch; a +cpu torch from PyTorch's index needs its torchvision
-# from the same index: `make install-inception TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"`.
+# torch-fidelity, for `hfgen evaluate --judge inception` (`--judge_model FILE` offline). Passing the torch pin along
+# makes pip pick the torchvision built for that torch (0.28 for 2.13) instead of upgrading torch; a +cpu torch from
+# PyTorch's index needs its torchvision from the same index: `make install-inception TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"`.
 TORCH_INDEX ?=
 install-inception: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[inception]" "$(TORCH_SPEC)" $(TORCH_INDEX)
