@@ -105,6 +105,17 @@ def test_image_folder_with_class_subfolders(tmp_path):
     assert describe_images(dataset, str(tmp_path)).num_classes == 2
 
 
+def test_image_folder_with_split_folders_and_no_classes_has_no_labels(tmp_path):
+    for split, count in (("train", 4), ("test", 2)):
+        (tmp_path / split).mkdir()
+        for i in range(count):
+            Image.fromarray(np.full((6, 6), 40 * i, dtype=np.uint8)).save(tmp_path / split / f"{i}.png")
+    for split, count in (("train", 4), ("test", 2)):
+        dataset = load_image_dataset(str(tmp_path), split)
+        assert len(dataset) == count and dataset.column_names == ["image"]
+        assert describe_images(dataset, str(tmp_path)).num_classes is None
+
+
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [

@@ -81,7 +81,12 @@ def _image_folder(path: Path, split: str) -> datasets.Dataset:
             f"Dataset folder {str(path)!r} has no {split!r} split (it has {', '.join(splits)}): "
             f"add a '{split}/' sub-folder or use --split train."
         )
-    return splits[split]
+    dataset = splits[split]
+    label = dataset.features.get("label")
+    if isinstance(label, datasets.ClassLabel) and set(label.names) <= set(splits):
+        # datasets names classes after the split folders when train/ and test/ hold the images directly: no classes
+        dataset = dataset.remove_columns("label")
+    return dataset
 
 
 def _normalise_columns(dataset: datasets.Dataset, name: str) -> datasets.Dataset:
