@@ -1,17 +1,25 @@
-"""Shared test utilities: run the real CLI in a subprocess, under a real 2-process `accelerate launch`."""
+"""Shared test utilities: run the real CLI in a subprocess, under a real 2-process `accelerate launch`; seeded samples
+of a local folder and of a Hub repo, to compare."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file
+
+from hfgen.families import get_family
+
+if TYPE_CHECKING:
+    from hub_server import HubClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,3 +95,33 @@ class Unpickled:
 
     def __reduce__(self):
         return (Path.touch, (self.marker,))
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a server about to start."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def sample_tensors(pipe, name: str) -> torch.Tensor:
+    """Two seeded samples, (2, C, H, W) in [0, 1] (diffusion with 2 DDIM steps)."""
+    options = get_family(name).sampling_options(pipe, "ddim", 2)
+    return pipe(batch_size=2, generator=torch.Generator().manual_seed(0), output_type="pt", **options).images
+
+
+def sample_from_hub(client: HubClient, name: str, repo: str, out: Path, revision: str | None = None) -> str:
+    """Load `repo` in the client, save its two seeded samples to `out`; returns the pipeline class name."""
+    code, stdout, stderr = client.run(f"""
+import torch
+from safetensors.torch import save_file
+from hfgen.families import get_family
+from hfgen.loading import load_pipeline
+pipe = load_pipeline({repo!r}, revision={revision!r})
+options = get_family({name!r}).sampling_options(pipe, "ddim", 2)
+images = pipe(batch_size=2, generator=torch.Generator().manual_seed(0), output_type="pt", **options).images
+save_file({{"images": images.contiguous()}}, {str(out)!r})
+print(type(pipe).__name__)
+""")
+    assert code == 0, stderr[-3000:]
+    return stdout.strip()

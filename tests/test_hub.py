@@ -19,7 +19,7 @@ from PIL import Image
 from huggingface_hub import ModelCard, metadata_load
 from safetensors.torch import load_file
 
-from helpers import Unpickled, safetensors_weights
+from helpers import Unpickled, safetensors_weights, sample_from_hub, sample_tensors
 from hub_server import TOKEN, HubClient, git, repo_path
 
 from hfgen.cli import main
@@ -46,29 +46,6 @@ def trained(tmp_path_factory) -> dict[str, Path]:
         for family, argv in training_runs(ZooArguments(budget="tiny"), name, folders[name]):
             assert main(["train", family, *argv]) == 0
     return folders
-
-
-def sample_tensors(pipe, name: str) -> torch.Tensor:
-    """Two seeded samples, (2, C, H, W) in [0, 1] (diffusion with 2 DDIM steps)."""
-    options = get_family(name).sampling_options(pipe, "ddim", 2)
-    return pipe(batch_size=2, generator=torch.Generator().manual_seed(0), output_type="pt", **options).images
-
-
-def sample_from_hub(client: HubClient, name: str, repo: str, out: Path, revision: str | None = None) -> str:
-    """Load `repo` in the client, save its two seeded samples to `out`; returns the pipeline class name."""
-    code, stdout, stderr = client.run(f"""
-import torch
-from safetensors.torch import save_file
-from hfgen.families import get_family
-from hfgen.loading import load_pipeline
-pipe = load_pipeline({repo!r}, revision={revision!r})
-options = get_family({name!r}).sampling_options(pipe, "ddim", 2)
-images = pipe(batch_size=2, generator=torch.Generator().manual_seed(0), output_type="pt", **options).images
-save_file({{"images": images.contiguous()}}, {str(out)!r})
-print(type(pipe).__name__)
-""")
-    assert code == 0, stderr[-3000:]
-    return stdout.strip()
 
 
 def test_cards_render_and_load_back_with_eval_results(trained):

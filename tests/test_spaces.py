@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import runpy
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from gradio_client import Client, handle_file
 from huggingface_hub import SpaceCard
 from PIL import Image
 
-from helpers import REPO_ROOT, run_hfgen, subprocess_env
+from helpers import REPO_ROOT, free_port, run_hfgen, subprocess_env
 from hfgen.cli import main
 from hfgen.demo import MODEL_ENV, demo_names, launch
 from hfgen.widgets import DISPLAY_SIDE
@@ -37,12 +36,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TEXT = ["--dataset", "python-stdlib", "--max_chars", "50000", "--vocab_size", "300", "--block_size", "32",
         "--hidden_size", "32", "--num_hidden_layers", "1", "--num_attention_heads", "2"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until_serving(url: str, log: Path, timeout: float = 180) -> None:
