@@ -1,23 +1,39 @@
-"""RGB at 32 and 64 px in every image family, on the built-in photos (crops of scikit-learn's two sample photos),
-and diffusers' --center_crop / --random_flip, whose random draws resume exactly."""
+"""RGB at 32 and 64 px in every image family, end to end on the built-in photos (crops of scikit-learn's two sample
+photos): train, sample, evaluate, push and load by repo id, the family's Space; and diffusers' --center_crop /
+--random_flip, whose random draws resume exactly."""
 
 from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from gradio_client import Client
 from PIL import Image
+from safetensors.torch import load_file
 
 from hfgen.cli import main
 from hfgen.data import image_transform, load_image_dataset
 from hfgen.data.transforms import ROW_GENERATORS, image_pixels
+from hfgen.demo import build_demo, launch
+from hfgen.evaluation.feature_extractor import train_feature_extractor
 from hfgen.families import family_names, get_family
 from hfgen.loading import load_pipeline
 from hfgen.training.batches import SeededRows, ShardedEpochBatches
+from hfgen.widgets import grid
 
-from helpers import safetensors_weights
+from helpers import free_port, safetensors_weights, sample_from_hub, sample_tensors
 
 SIZES = (32, 64)
+PIXEL_GPT_64 = pytest.mark.skip(
+    reason="the pixel GPT at 64x64x3 is 12,288 tokens per image: sampling one grid takes minutes on a CPU (README)"
+)
+CASES = [pytest.param((name, size), id=f"{name}-{size}", marks=PIXEL_GPT_64 if (name, size) == ("autoregressive", 64) else ())
+         for size in SIZES for name in family_names()]
 UNET = ("--block_out_channels", "8", "8", "16", "16")  # 32 and 64 px (and their 16/32 px latents) give 4 levels
 RUN = ("--train_batch_size", "4", "--num_grid_images", "4", "--sample_steps", "1000", "--logging_steps", "1")
 
@@ -66,26 +82,90 @@ def test_row_generators_are_a_function_of_seed_and_stream_position():
     assert ROW_GENERATORS not in dataset[[0]]
 
 
-@pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("name", family_names())
-def test_every_family_trains_and_samples_rgb(name, size, tmp_path, capsys):
-    """Train 2 steps on RGB photos with --random_flip, load the folder, sample through `hfgen sample`."""
-    if name == "autoregressive" and size == 64:
-        pytest.skip("the pixel GPT at 64x64x3 is 12,288 tokens per image: sampling one grid takes minutes on a CPU (README)")
+@dataclass(frozen=True)
+class Trained:
+    """A trained folder and what it was trained as."""
+
+    name: str
+    size: int
+    folder: Path
+
+
+@pytest.fixture(scope="module", params=CASES)
+def trained(request, tmp_path_factory) -> Trained:
+    """One model per (family, size), trained 2 steps on RGB photos with --random_flip through `hfgen train`, and
+    shared by every check below (train once, then sample, evaluate, push and serve it)."""
+    name, size = request.param
+    root = tmp_path_factory.mktemp(f"{name}-{size}")
     prerequisite = None
     if (plan := get_family(name).zoo["tiny"].prerequisite) is not None:
-        prerequisite = tmp_path / "vae"
+        prerequisite = root / "vae"
         assert main(["train", plan.family, "--dataset", f"photos{size}", "--output_dir", str(prerequisite), "--max_steps", "2",
                      *RUN, *plan.plan.flags]) == 0
     extra = ("--cache_latents", "false") if prerequisite else ()
-    train(name, size, tmp_path / "model", "--max_steps", "2", "--random_flip", *extra, prerequisite=prerequisite)
-    pipe = load_pipeline(str(tmp_path / "model"))
+    train(name, size, root / "model", "--max_steps", "2", "--random_flip", *extra, prerequisite=prerequisite)
+    return Trained(name, size, root / "model")
+
+
+@pytest.fixture(scope="module")
+def judges(tmp_path_factory) -> dict[int, Path]:
+    """Size -> a classifier judge of photos<size>, 20 steps (the default 800 would cost more than every model here;
+    two photos are easy to tell apart)."""
+    folders = {}
+    for size in SIZES:
+        folders[size] = tmp_path_factory.mktemp(f"judge-{size}")
+        train_feature_extractor(f"photos{size}", steps=20).save_pretrained(folders[size])
+    return folders
+
+
+def test_every_family_trains_and_samples_rgb(trained, tmp_path):
+    """Load the folder, sample RGB images of the right size, write a grid through `hfgen sample`."""
+    pipe = load_pipeline(str(trained.folder))
     images = pipe(batch_size=2, generator=torch.manual_seed(0), output_type="pt",
-                  **({"num_inference_steps": 2} if "diffusion" in name else {})).images
-    assert images.shape == (2, 3, size, size) and images.min() >= 0 and images.max() <= 1
-    assert main(["sample", str(tmp_path / "model"), "--num_images", "2", "--output", str(tmp_path / "grid.png"),
-                 *(["--steps", "2"] if "diffusion" in name else [])]) == 0
+                  **({"num_inference_steps": 2} if "diffusion" in trained.name else {})).images
+    assert images.shape == (2, 3, trained.size, trained.size) and images.min() >= 0 and images.max() <= 1
+    assert main(["sample", str(trained.folder), "--num_images", "2", "--output", str(tmp_path / "grid.png"),
+                 *(["--steps", "2"] if "diffusion" in trained.name else [])]) == 0
     assert Image.open(tmp_path / "grid.png").mode == "RGB"
+
+
+def test_every_family_evaluates_rgb(trained, judges, tmp_path):
+    """`hfgen evaluate` on the photos it was trained on: the model and every reference row judged at RGB 32/64."""
+    output = tmp_path / "metrics.json"
+    assert main(["evaluate", str(trained.folder), "--num_samples", "16", "--batch_size", "16", "--likelihood", "false",
+                 "--steps", "2", "--judge", "classifier", "--judge_model", str(judges[trained.size]), "--output", str(output)]) == 0
+    results = json.loads(output.read_text())
+    assert results["judge"]["name"] == "classifier" and results["dataset"] == f"photos{trained.size}"
+    rows = {"model": results["metrics"], **results["reference_rows"]}
+    assert len(rows) == 5 and all(math.isfinite(row[key]) for row in rows.values() for key in ("fid", "kid")), rows
+
+
+@pytest.mark.slow
+def test_every_family_pushes_and_loads_rgb_by_repo_id(trained, hub_client, tmp_path):
+    """`hfgen push`, then `load_pipeline(repo id)` in the Hub client samples what the local folder samples."""
+    repo = f"hfgen-test/{trained.name}-photos{trained.size}"
+    code, _, stderr = hub_client.cli("push", trained.folder, repo)
+    assert code == 0, stderr[-3000:]
+    out = tmp_path / "hub.safetensors"
+    local = load_pipeline(str(trained.folder))
+    assert sample_from_hub(hub_client, trained.name, repo, out) == type(local).__name__
+    torch.testing.assert_close(load_file(out)["images"], sample_tensors(local, trained.name), rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_every_family_space_serves_rgb(trained):
+    """The family's Space on the RGB model: `/sample` of one image through gradio_client is an RGB PNG of the size
+    the widgets give an RGB image of this side."""
+    demo = build_demo(trained.name, str(trained.folder))
+    port = free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        path = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(seed=0, num_images=1, api_name="/sample")
+    finally:
+        demo.close()
+    served = Image.open(path)
+    assert (served.format, served.mode) == ("PNG", "RGB")
+    assert served.size == Image.open(grid(torch.zeros(1, 3, trained.size, trained.size))).size
 
 
 def test_resume_with_random_flip_is_bitwise(tmp_path):
