@@ -6,27 +6,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from diffusers import DDIMScheduler, UNet2DModel
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback, SDCFGCutoffCallback
 from diffusers.utils.torch_utils import randn_tensor
 from safetensors.torch import load_file, save_file
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm
 
-from hfgen import (
-    DiffusionImagePipeline,
-    GANConfig,
-    GANDiscriminator,
-    GANGenerator,
-    GANPipeline,
-    HfgenGPTConfig,
-    HfgenGPTForCausalLM,
-    PixelGPTPipeline,
-)
-from hfgen.data.pixels import PixelVocabulary
-from hfgen.families.diffusion import default_unet_config
-
-TINY_GAN = {"latent_dim": 16, "generator_channels": 16, "discriminator_channels": 8}
+from hfgen import DiffusionImagePipeline, GANConfig, GANDiscriminator, HfgenGPTConfig, HfgenGPTForCausalLM
+from tiny_pipelines import TINY_GAN, tiny_diffusion, tiny_gan, tiny_pixel_gpt
 
 
 def tiny_gpt(seed: int = 0, layers: int = 2, **config) -> HfgenGPTForCausalLM:
@@ -205,31 +192,6 @@ def test_a_checkpoint_missing_the_logit_layer_loads_finite(tmp_path, uninitialis
 
 
 # 6-8. The pipelines: guidance 1.0 means none, the batch follows the labels, step callbacks, given starting noise.
-def tiny_diffusion(num_classes: int | None = None) -> DiffusionImagePipeline:
-    torch.manual_seed(0)
-    unet = UNet2DModel(**default_unet_config(8, 1, num_classes, block_out_channels=(8, 16, 16))).eval()
-    pipe = DiffusionImagePipeline(unet=unet, scheduler=DDIMScheduler(num_train_timesteps=50))  # DDIM: no step noise
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def tiny_gan(num_classes: int | None = None) -> GANPipeline:
-    torch.manual_seed(0)
-    config = GANConfig(**TINY_GAN, num_classes=num_classes)
-    return GANPipeline(gan_generator=GANGenerator(config).eval())
-
-
-def tiny_pixel_gpt(num_classes: int | None = None) -> PixelGPTPipeline:
-    torch.manual_seed(0)
-    config = HfgenGPTConfig(
-        vocab_size=PixelVocabulary(17, num_classes).vocab_size, max_position_embeddings=65, hidden_size=32,
-        num_hidden_layers=2, num_attention_heads=4,
-    )
-    pipe = PixelGPTPipeline(model=HfgenGPTForCausalLM(config).eval(), resolution=8, grey_levels=17, num_classes=num_classes)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
 def sample(pipe, seed: int = 0, **kwargs) -> torch.Tensor:
     if isinstance(pipe, DiffusionImagePipeline):
         kwargs = {"num_inference_steps": 3} | kwargs

@@ -17,7 +17,7 @@ from diffusers.callbacks import PipelineCallback
 from hfgen import DiffusionImagePipeline, GANPipeline, VAEPipeline
 from hfgen.families.latent_diffusion import LatentDiffusionPipeline
 from hfgen.loading import load_pipeline
-from test_pipeline_contract import tiny_diffusion, tiny_gan, tiny_latent_diffusion, tiny_pixel_gpt, tiny_vae
+from tiny_pipelines import tiny_diffusion, tiny_gan, tiny_latent_diffusion, tiny_pixel_gpt, tiny_vae
 
 NAN, INF = float("nan"), float("inf")
 
