@@ -8,7 +8,8 @@ from ..families import family_names, preset_table
 
 def run(argv: list[str]) -> None:
     if argv and argv[0] in ("-h", "--help"):
-        print(f"usage: hfgen presets\n\n{__doc__.split(':', 1)[1].strip()}\nFamilies: {', '.join(family_names())}.")
+        print(f"usage: hfgen presets\n\nThe published architectures of {', '.join(family_names())}: name, resolution and "
+              "channels, parameters, source.")
         return
     if argv:
         raise ValueError(f"`hfgen presets` takes no options, got {' '.join(argv)!r}: use `hfgen train <family> --preset NAME`.")

@@ -11,6 +11,7 @@ card's model-index and the zoo report. Four judges, by name:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
@@ -50,7 +51,7 @@ def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
     return pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
 
 
-class Judge(nn.Module):
+class Judge(nn.Module, ABC):
     """Images (N, C, H, W) in [0, 1] -> (N, num_features) float features on the CPU.
 
     A judge says how it prepares images (`preprocess`), embeds them (`embed`) and what it is (`describe`);
@@ -67,14 +68,17 @@ class Judge(nn.Module):
         # an instance attribute, not a class default: nn.Module looks a submodule up only when no attribute is found
         self.classifier: FeatureExtractor | None = None
 
+    @abstractmethod
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Images in [0, 1] -> the judge's input tensor (resized, normalised) on the CPU."""
 
+    @abstractmethod
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The judge's inputs -> (N, num_features) features."""
 
+    @abstractmethod
     def describe(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """What the judge is, for every result that carries its numbers."""
 
     @property
     def device(self) -> torch.device:
