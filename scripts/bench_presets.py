@@ -285,7 +285,8 @@ def measure_preset(preset: Preset, options: argparse.Namespace, device: torch.de
     with tempfile.TemporaryDirectory() as folder:
         training, data, model = parse_run(preset.family, preset_argv(preset, Path(folder), options))
         objective = get_family(preset.family).objective(model, data)
-        batch = next(iter(train_loader(objective.train_dataset(), training)))  # the Trainer's first batch
+        micro_batch = next(iter(train_loader(objective.train_dataset(), training)))  # the Trainer's first (index, batch)
+        batch = micro_batch[1]
         contenders: dict[str, Callable[[], object]] = {}
         if preset.family == REFERENCE_FAMILY:  # built first, so the peak below is hfgen's own
             contenders["diffusers"] = diffusers_reference_step(objective, training, batch)
@@ -293,9 +294,9 @@ def measure_preset(preset: Preset, options: argparse.Namespace, device: torch.de
             trainer = Trainer(objective, training)
             if trainer.accelerator.device.type != device.type:
                 raise ValueError(f"The Trainer runs on {trainer.accelerator.device}, not {device}: check accelerate's config.")
-            contenders = {"hfgen": lambda: trainer.training_step(batch), **contenders}
+            contenders = {"hfgen": lambda: trainer.training_step([micro_batch], 0), **contenders}
             with FlopCounterMode(display=False) as counter:  # the first step: a warm-up, counted
-                trainer.training_step(batch)
+                trainer.training_step([micro_batch], 0)
             # one more warm-up step each (the reference's first); hfgen's sets how many steps fill a round
             warm = {name: seconds_per_step(step, 1, device) for name, step in contenders.items()}
             steps = options.steps or max(1, round(options.round_seconds / warm["hfgen"]))

@@ -10,6 +10,7 @@ from hfgen import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
 from hfgen.loading import load_pipeline
 from hfgen.arguments import DataArguments
 from hfgen.objective import PreparedModules
+from hfgen.randomness import SampleRandomness
 from hfgen.families.gan.objective import LOSSES, GANArguments, GANObjective
 
 TINY = {"latent_dim": 16, "generator_channels": 16, "discriminator_channels": 8}
@@ -198,7 +199,7 @@ def _objective(**kwargs) -> tuple[GANObjective, PreparedModules, dict[str, torch
 
 def test_penalties_are_logged_and_r1_is_the_squared_gradient_norm_on_real_images():
     objective, modules, batch = _objective(loss="wgan_gp", r1_gamma=2.0, discriminator_norm="layer", class_conditional=True)
-    output = objective.compute_loss("discriminator", batch, modules)
+    output = objective.compute_loss("discriminator", batch, modules, SampleRandomness(0, range(8), step=0))
     assert {"d_real_logit", "d_fake_logit", "d_accuracy", "r1_penalty", "gradient_penalty"} <= output.logs.keys()
     assert all(torch.isfinite(v) for v in output.logs.values()) and torch.isfinite(output.loss)
 
@@ -213,7 +214,7 @@ def test_penalties_are_logged_and_r1_is_the_squared_gradient_norm_on_real_images
 def test_generator_phase_scores_fakes_with_the_discriminator():
     objective, modules, batch = _objective(loss="non_saturating")
     modules["discriminator"].requires_grad_(False)  # as the Trainer freezes the other phase
-    output = objective.compute_loss("generator", batch, modules)
+    output = objective.compute_loss("generator", batch, modules, SampleRandomness(0, range(8), step=0))
     output.loss.backward()
     assert all(p.grad is not None for p in modules["generator"].parameters())
     assert all(p.grad is None for p in modules["discriminator"].parameters())

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("shared work", ("hfgen.zoo.*", "hfgen.demo")),
     ("library", ("hfgen.families.*", "hfgen.training.*", "hfgen.evaluation.*", "hfgen.hub.*")),
     ("contracts", (
-        "hfgen.families", "hfgen.objective", "hfgen.arguments", "hfgen.sampling", "hfgen.pipeline_base", "hfgen.loading",
+        "hfgen.families", "hfgen.objective", "hfgen.randomness", "hfgen.arguments", "hfgen.sampling", "hfgen.pipeline_base", "hfgen.loading",
         "hfgen.registration", "hfgen.widgets",
     )),
     ("foundation", ("hfgen.data.*", "hfgen.images", "hfgen.labels", "hfgen.callbacks", "hfgen.plots", "hfgen.call_checks")),

@@ -260,7 +260,8 @@ def test_a_live_runs_folder_is_refused_and_a_dead_runs_lock_taken_over(tmp_path,
         (["--seed", "1"], "belongs to another run (training.seed 0 there, 1 now)"),
         (["--resolution", "16"], "belongs to another run (data.resolution None there, 16 now)"),
         ("gan", "belongs to another run (family 'vae' there, 'gan' now)"),
-        ("2 processes", "was written by 2 processes, this run has 1"),
+        ("2 processes", "global batch of 16 per process x 2 processes x 1 accumulation steps = 32, this run's is 16 per "
+                        "process x 1 processes x 1 accumulation steps = 16: resume with --gradient_accumulation_steps 2"),
         ("old checkpoint", "does not fit this model (size mismatch"),
         ("optimizer.bin", "holds pickled objects other than tensors and numbers"),  # loaded by accelerate
         ("training_state_0.pt", "holds pickled objects other than tensors and numbers"),  # by hfgen: accelerate would unpickle it
@@ -275,7 +276,7 @@ def test_a_resume_that_cannot_work_says_why(tmp_path, capsys, change, message):
     if change == "gan":
         argv = ["train", "gan", "--output_dir", str(out), "--train_batch_size", "16", "--resume_from_checkpoint", str(state_file.parent)]
     elif change == "2 processes":
-        state_file.write_text(json.dumps({**state, "num_processes": 2}))
+        state_file.write_text(json.dumps({**state, "batch_split": {**state["batch_split"], "num_processes": 2}}))
     elif change == "old checkpoint":  # written before checkpoints recorded their run: torch finds the mismatch
         state_file.write_text(json.dumps({"step": 1}))
         argv += ["--hidden_dim", "64"]
@@ -431,7 +432,7 @@ def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, prerequisite_mod
     def accepted(*args, **kwargs):
         raise Accepted
 
-    monkeypatch.setattr(hfgen.training.trainer, "_cycle_until", accepted)
+    monkeypatch.setattr(hfgen.training.trainer, "_optimizer_steps", accepted)
     monkeypatch.setattr(evaluate_module, "Evaluator", accepted)
     monkeypatch.setattr(zoo_module, "run_zoo", accepted)
     monkeypatch.setattr(importlib.import_module("hfgen.commands.push"), "push_folder", accepted)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +44,13 @@ def model_flags(name: str) -> list[str]:
     return [*UNET, "--grid_inference_steps", "2"] if "diffusion" in name else list(get_family(name).zoo["tiny"].flags)
 
 
-def train(name: str, size: int, out, *extra: str, prerequisite=None) -> None:
+def train(name: str, size: int, out, *extra: str, prerequisite=None) -> list[str]:
+    """`hfgen train` on photos<size>; returns its argv."""
     argv = ["train", name, "--dataset", f"photos{size}", "--output_dir", str(out), *RUN, *model_flags(name), *extra]
     if prerequisite is not None:
         argv += [get_family(name).zoo["tiny"].prerequisite.flag, str(prerequisite)]
     assert main(argv) == 0
+    return argv
 
 
 def test_photos_are_fixed_rgb_crops_with_one_class_per_photo():
@@ -76,9 +79,10 @@ def test_row_generators_are_a_function_of_seed_and_stream_position():
     stream = list(zip(range(6), ShardedEpochBatches(len(dataset), 64, seed=0).positioned()))
     resumed = list(zip(range(3), ShardedEpochBatches(len(dataset), 64, seed=0, start=3).positioned()))
     assert [key for _, key in resumed] == [key for _, key in stream[3:]]
-    assert torch.equal(rows[resumed[0][1]]["pixel_values"], rows[stream[3][1]]["pixel_values"])
+    first, batch = rows[stream[3][1]]
+    assert first == 3 * 64 and torch.equal(rows[resumed[0][1]][1]["pixel_values"], batch["pixel_values"])
     plain = dataset[stream[3][1][0]]["pixel_values"]  # no generators: the deterministic view
-    assert not torch.equal(rows[stream[3][1]]["pixel_values"], plain)  # some of 64 rows are flipped
+    assert not torch.equal(batch["pixel_values"], plain)  # some of 64 rows are flipped
     assert ROW_GENERATORS not in dataset[[0]]
 
 
@@ -89,12 +93,13 @@ class Trained:
     name: str
     size: int
     folder: Path
+    argv: list[str]
 
 
 @pytest.fixture(scope="module", params=CASES)
 def trained(request, tmp_path_factory) -> Trained:
-    """One model per (family, size), trained 2 steps on RGB photos with --random_flip through `hfgen train`, and
-    shared by every check below (train once, then sample, evaluate, push and serve it)."""
+    """One model per (family, size), trained 3 steps (a checkpoint at 2) on RGB photos with --random_flip through
+    `hfgen train`, and shared by every check below (train once, then resume, sample, evaluate, push and serve it)."""
     name, size = request.param
     root = tmp_path_factory.mktemp(f"{name}-{size}")
     prerequisite = None
@@ -103,8 +108,9 @@ def trained(request, tmp_path_factory) -> Trained:
         assert main(["train", plan.family, "--dataset", f"photos{size}", "--output_dir", str(prerequisite), "--max_steps", "2",
                      *RUN, *plan.plan.flags]) == 0
     extra = ("--cache_latents", "false") if prerequisite else ()
-    train(name, size, root / "model", "--max_steps", "2", "--random_flip", *extra, prerequisite=prerequisite)
-    return Trained(name, size, root / "model")
+    argv = train(name, size, root / "model", "--max_steps", "3", "--checkpointing_steps", "2", "--random_flip", *extra,
+                 prerequisite=prerequisite)
+    return Trained(name, size, root / "model", argv)
 
 
 @pytest.fixture(scope="module")
@@ -168,12 +174,12 @@ def test_every_family_space_serves_rgb(trained):
     assert served.size == Image.open(grid(torch.zeros(1, 3, trained.size, trained.size))).size
 
 
-def test_resume_with_random_flip_is_bitwise(tmp_path):
-    """3 steps with a checkpoint at 2, then step 3 again from that checkpoint, ends with the same weights bit for
-    bit: the flips (and random crops) are drawn per (seed, stream position), not from a process's RNG."""
-    out, flags = tmp_path / "run", ("--random_flip", "--checkpointing_steps", "2", "--max_steps", "3")
-    train("diffusion", 32, out, *flags)
-    full = safetensors_weights(out)
-    train("diffusion", 32, out, *flags, "--resume_from_checkpoint", str(out / "checkpoints" / "checkpoint-2"))
-    resumed = safetensors_weights(out)
+def test_every_family_resumes_rgb_exactly(trained, tmp_path):
+    """Step 3 again from the checkpoint at step 2, in a copy of the folder, ends with the same weights bit for bit:
+    the flips and every noise are drawn per (seed, sample), not from a process's RNG (`hfgen.randomness`)."""
+    copy = tmp_path / "resumed"
+    shutil.copytree(trained.folder / "checkpoints" / "checkpoint-2", copy / "checkpoints" / "checkpoint-2")
+    argv = [copy if value == str(trained.folder) else value for value in trained.argv]
+    assert main([*map(str, argv), "--resume_from_checkpoint", "latest"]) == 0
+    full, resumed = safetensors_weights(trained.folder), safetensors_weights(copy)
     assert full.keys() == resumed.keys() and all(torch.equal(full[k], resumed[k]) for k in full)

@@ -1,63 +1,71 @@
-"""Deterministic, resumable, sharded batches: the data order is a pure function of (seed, micro-step)."""
+"""Deterministic, resumable, elastic batches: the data order is a pure function of (seed, global sample index).
+
+Sample `q` of the stream (counting from the first sample of the run) is example `order_e[q mod E]` of the dataset,
+where epoch `e = q // E` shuffles with `torch.Generator().manual_seed(seed + e)` and `E` is the dataset's size
+rounded down to whole global batches (the rest of an epoch is dropped, as `drop_last` does). Optimizer step `s`
+trains on samples `s * G ... s * G + G - 1`, G = per-process batch x processes x accumulation steps, split into
+micro-batches in order: micro-step `a` of process `p` gets samples `s * G + (a * P + p) * B ... + B - 1`. So the
+samples of every optimizer step - and with `hfgen.randomness`, their noise - depend on G only: a run resumes on
+any number of processes with the same stream.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import datasets
-import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..data.transforms import ROW_GENERATORS
+from ..randomness import sample_numpy_generators
+
+AUGMENTATION = "augmentation"
+"""The purpose the per-sample generators of data transforms are seeded with (see `hfgen.randomness`)."""
 
 
 class ShardedEpochBatches(Sampler[list[int]]):
-    """An endless stream of this process's micro-batches of indices.
+    """An endless stream of this process's micro-batches of dataset indices, from micro-step `start` on.
 
-    Epoch `e` shuffles with `torch.Generator().manual_seed(seed + e)`; each global batch of
-    `batch_size * num_processes` indices is split into consecutive per-process slices, and the last
-    incomplete global batch of an epoch is dropped. Starting at micro-step `start` yields exactly what an
-    uninterrupted stream would have yielded from there - this is how resume continues the same data order
-    without touching any global RNG.
+    Starting at micro-step `start` yields exactly what an uninterrupted stream would have yielded from there - this
+    is how resume continues the same data order without touching any global RNG.
     """
 
     def __init__(
         self, num_examples: int, batch_size: int, num_processes: int = 1, process_index: int = 0,
-        seed: int = 0, start: int = 0,
+        seed: int = 0, start: int = 0, accumulation_steps: int = 1,
     ) -> None:
-        global_batch = batch_size * num_processes
+        global_batch = batch_size * num_processes * accumulation_steps
         if num_examples < global_batch:
             raise ValueError(
-                f"The dataset has {num_examples} examples, fewer than one global batch "
-                f"({batch_size} per process x {num_processes} processes): lower --train_batch_size."
+                f"The dataset has {num_examples} examples, fewer than one global batch ({batch_size} per process x "
+                f"{num_processes} processes x {accumulation_steps} accumulation steps): lower --train_batch_size."
             )
         self.num_examples, self.batch_size, self.seed, self.start = num_examples, batch_size, seed, start
         self.num_processes, self.process_index = num_processes, process_index
-        self.batches_per_epoch = num_examples // global_batch
+        self.samples_per_epoch = num_examples // global_batch * global_batch
 
     def __iter__(self) -> Iterator[list[int]]:
-        epoch, first = divmod(self.start, self.batches_per_epoch)
-        global_batch = self.batch_size * self.num_processes
-        while True:
-            order = torch.randperm(self.num_examples, generator=torch.Generator().manual_seed(self.seed + epoch))
-            for b in range(first, self.batches_per_epoch):
-                offset = b * global_batch + self.process_index * self.batch_size
-                yield order[offset : offset + self.batch_size].tolist()
-            epoch, first = epoch + 1, 0
+        for indices, _ in self.positioned():
+            yield indices
 
     def positioned(self) -> Iterator[tuple[list[int], int]]:
-        """Each micro-batch with the stream position of its first row: micro-step x global batch + this process's
-        offset, so a row's position is the same on any number of processes and after any resume."""
-        global_batch = self.batch_size * self.num_processes
-        for micro_step, indices in enumerate(self, start=self.start):
-            yield indices, micro_step * global_batch + self.process_index * self.batch_size
+        """Each micro-batch with the stream index of its first sample (its samples are consecutive in the stream)."""
+        per_micro_step = self.batch_size * self.num_processes
+        epoch, order = -1, None
+        for micro_step in range(self.start, 2**62):
+            first = micro_step * per_micro_step + self.process_index * self.batch_size
+            sample_epoch, offset = divmod(first, self.samples_per_epoch)
+            if sample_epoch != epoch:
+                epoch = sample_epoch
+                order = torch.randperm(self.num_examples, generator=torch.Generator().manual_seed(self.seed + epoch))
+            yield order[offset : offset + self.batch_size].tolist(), first
 
 
 class SeededRows(Dataset):
-    """`dataset[indices]` for a `positioned()` stream, whose custom transform also gets `ROW_GENERATORS`: one numpy
-    generator per row, seeded by (seed, the row's position), so random crops and flips are a function of the run's
-    seed and step - never of a process's RNG - and resume exactly."""
+    """`dataset[indices]` for a `positioned()` stream, as `(first sample index, batch)`. A custom transform also gets
+    `ROW_GENERATORS`: one numpy generator per sample, seeded by (seed, the sample's stream index), so random crops and
+    flips are a function of the run's seed and the sample - never of a process's RNG - and resume exactly."""
 
     def __init__(self, dataset: datasets.Dataset, seed: int) -> None:
         self.dataset, self.seed = dataset, seed
@@ -68,9 +76,9 @@ class SeededRows(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[list[int], int]) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: tuple[list[int], int]) -> tuple[int, dict[str, torch.Tensor]]:
         indices, first = key
         if self.transform is None:
-            return self.dataset[indices]
-        generators = [np.random.default_rng([self.seed, first + row]) for row in range(len(indices))]
-        return self.transform(self.rows[indices] | {ROW_GENERATORS: generators})
+            return first, self.dataset[indices]
+        generators = sample_numpy_generators(self.seed, range(first, first + len(indices)), AUGMENTATION)
+        return first, self.transform(self.rows[indices] | {ROW_GENERATORS: generators})

@@ -17,6 +17,7 @@ import pickle
 import re
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -77,7 +78,8 @@ def download_checkpoint(repo_id: str) -> Path:
 
 
 def read_state(checkpoint: Path) -> dict:
-    """`{"step": ..., "num_processes": ..., "run": {...}}` as written by `save_checkpoint` (older ones: step only)."""
+    """`{"step": ..., "num_processes": ..., "batch_split": {...}, "run": {...}}` as written by `save_checkpoint` (older
+    ones: step only)."""
     return json.loads((checkpoint / STATE_FILE).read_text())
 
 
@@ -193,9 +195,43 @@ def publish(temporary: Path, destination: Path) -> None:
     temporary.rmdir()
 
 
+@dataclass(frozen=True)
+class BatchSplit:
+    """How a global batch is split: per-process batch x processes x accumulation steps. Any split of the same global
+    batch continues a run exactly (`hfgen.randomness`): this is what lets a checkpoint resume elastically."""
+
+    train_batch_size: int
+    num_processes: int
+    gradient_accumulation_steps: int
+
+    @property
+    def global_batch(self) -> int:
+        return self.train_batch_size * self.num_processes * self.gradient_accumulation_steps
+
+    def __str__(self) -> str:
+        return f"{self.train_batch_size} per process x {self.num_processes} processes x {self.gradient_accumulation_steps} accumulation steps"
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def advice(self, global_batch: int) -> str:
+        """Which flags give `global_batch` on this many processes: change accumulation first, then the batch."""
+        processes = self.num_processes
+        if global_batch % processes:
+            return f"{global_batch} does not split over {processes} processes; resume on a number of processes that divides it."
+        if global_batch % (self.train_batch_size * processes) == 0:
+            accumulation = global_batch // (self.train_batch_size * processes)
+            return f"resume with --gradient_accumulation_steps {accumulation} (or another split with the same product)."
+        if global_batch % (self.gradient_accumulation_steps * processes) == 0:
+            batch = global_batch // (self.gradient_accumulation_steps * processes)
+            return f"resume with --train_batch_size {batch} (or another split with the same product)."
+        return f"resume with --train_batch_size {global_batch // processes} --gradient_accumulation_steps 1 (or another split with the same product)."
+
+
 def check_resumable(checkpoint: Path, saved: dict, current: dict) -> None:
     """Refuse, in one line naming what differs, a checkpoint whose state (`read_state`) shows it cannot continue
-    the `current` run (`{"num_processes": ..., "run": {...}}`) - instead of a `size mismatch` from inside torch."""
+    the `current` run (`{"batch_split": ..., "run": {...}}`) - instead of a `size mismatch` from inside torch. The
+    split of the global batch may differ (elastic resume); the global batch may not."""
     saved_run, current_run = saved.get("run"), current["run"]
     if saved_run is not None:
         if saved_run.get("family") != current_run.get("family"):  # then every model option differs: name the family only
@@ -207,12 +243,11 @@ def check_resumable(checkpoint: Path, saved: dict, current: dict) -> None:
                 f"Checkpoint {checkpoint} belongs to another run ({shown}): resume with the options it was trained "
                 f"with, or start fresh with --overwrite_output_dir."
             )
-    processes = saved.get("num_processes", current["num_processes"])
-    if processes != current["num_processes"]:
+    saved_split, current_split = BatchSplit(**saved.get("batch_split", current["batch_split"])), BatchSplit(**current["batch_split"])
+    if saved_split.global_batch != current_split.global_batch:
         raise ValueError(
-            f"Checkpoint {checkpoint} was written by {processes} processes, this run has {current['num_processes']}: "
-            f"the global batch (--train_batch_size x processes) and so the data order would change; resume with "
-            f"`accelerate launch --num_processes {processes}`."
+            f"Checkpoint {checkpoint} was trained with a global batch of {saved_split} = {saved_split.global_batch}, "
+            f"this run's is {current_split} = {current_split.global_batch}: {current_split.advice(saved_split.global_batch)}"
         )
 
 

@@ -7,7 +7,8 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from diffusers.training_utils import EMAModel
 from torch import nn
 from torch.utils.data import DataLoader
@@ -25,9 +26,10 @@ from transformers import get_scheduler
 from ..arguments import TrainingArguments
 from ..images import image_grid
 from ..objective import Objective, PreparedModules
+from ..randomness import SampleRandomness, sample_seed
 from .batches import SeededRows, ShardedEpochBatches
 from .checkpoints import (
-    CHECKPOINTS_FOLDER, ENTRY_FILES, check_resumable, estimate_checkpoint_bytes, list_checkpoints, load_checkpoint, publish,
+    CHECKPOINTS_FOLDER, ENTRY_FILES, BatchSplit, check_resumable, estimate_checkpoint_bytes, list_checkpoints, load_checkpoint, publish,
     read_state, resolve_checkpoint, save_checkpoint,
 )
 from .disk import ensure_space, writing
@@ -42,9 +44,10 @@ LOG_FILE = "train_log.jsonl"
 RUN_INFO_FILE = "run_info.json"
 SAMPLE_GRID_FILE = "samples.png"
 FINAL_TEMPORARY_DIR = ".tmp-final"
-# Training options that fix the trajectory (data order, batch composition): a checkpoint written under other
-# values belongs to another run.
-RUN_DEFINING_OPTIONS = ("seed", "train_batch_size", "gradient_accumulation_steps")
+SHARED_CHECK_FILE = ".hfgen-shared-check"
+# Training options that fix the trajectory besides the global batch (checked on its own, since any split of it
+# continues the same run): a checkpoint written under other values belongs to another run.
+RUN_DEFINING_OPTIONS = ("seed",)
 DIVERGENCE_ADVICE = (
     "lower --learning_rate, keep --max_grad_norm on, or train in full precision (--mixed_precision no); resume "
     "from the last good checkpoint with --resume_from_checkpoint latest."
@@ -136,6 +139,7 @@ class Trainer:
 
     def _train(self, stop: GracefulStop, on_exit: contextlib.ExitStack) -> TrainOutput:
         args, accelerator = self.args, self.accelerator
+        self._check_shared_output_dir()
         self._check_output_dir()
         step = self._maybe_resume()
         loader = train_loader(
@@ -151,28 +155,26 @@ class Trainer:
         progress = tqdm(total=args.max_steps, initial=step, desc="training", disable=not accelerator.is_local_main_process)
         on_exit.enter_context(progress)  # an error ends the bar's line first, so the error gets a line of its own
         sums: dict[str, torch.Tensor] = {}
-        micro_steps, window_start, started = 0, time.perf_counter(), time.perf_counter()
+        steps_in_window, window_start, started = 0, time.perf_counter(), time.perf_counter()
         examples_per_step = args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
         logs: dict[str, float] = {}
-        for batch in _cycle_until(loader, lambda: step >= args.max_steps):
-            for key, value in self.training_step(batch).items():
+        for micro_batches in _optimizer_steps(loader, args.gradient_accumulation_steps, lambda: step >= args.max_steps):
+            for key, value in self.training_step(micro_batches, step).items():
                 sums[key] = sums.get(key, 0.0) + value
-            micro_steps += 1
-            if not accelerator.sync_gradients:
-                continue
+            steps_in_window += 1
             step += 1
             progress.update(1)
             if step % args.logging_steps == 0 or step == args.max_steps:
                 elapsed = time.perf_counter() - window_start
-                logs = {k: accelerator.reduce(v / micro_steps, reduction="mean").item() for k, v in sums.items()}
+                logs = {k: accelerator.reduce(v / steps_in_window, reduction="mean").item() for k, v in sums.items()}
                 diverged = sorted(k for k, v in logs.items() if not math.isfinite(v))
                 if diverged:
                     raise FloatingPointError(f"{', '.join(diverged)} became non-finite by step {step}: {DIVERGENCE_ADVICE}")
                 logs |= {f"lr_{phase}": s.get_last_lr()[0] for phase, s in self.lr_schedulers.items()}
-                logs["samples_per_second"] = examples_per_step * (micro_steps / args.gradient_accumulation_steps) / elapsed
+                logs["samples_per_second"] = examples_per_step * steps_in_window / elapsed
                 self._log(logs, step)
                 progress.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if "loss" in k})
-                sums, micro_steps, window_start = {}, 0, time.perf_counter()
+                sums, steps_in_window, window_start = {}, 0, time.perf_counter()
             saved = False
             if step % args.checkpointing_steps == 0 and step < args.max_steps:
                 saved = self._save_checkpoint(step)
@@ -186,28 +188,34 @@ class Trainer:
         self._finish(step)
         return TrainOutput(step, train_seconds, logs.get("samples_per_second", 0.0), logs)
 
-    def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One micro-batch through every phase (forward, backward, clip, optimizer, LR), then the EMA when the
-        optimizers stepped; returns the detached loss terms. Its own method so a benchmark times exactly this step."""
+    def training_step(self, micro_batches: list[tuple[int, dict[str, torch.Tensor]]], step: int) -> dict[str, torch.Tensor]:
+        """Optimizer step `step` (from 0) on this process's micro-batches, each `(first sample index, batch)`: every
+        phase in turn over all of them (forward, backward), then its clip, optimizer and LR step; then the EMA.
+        Phase by phase, so a later phase (the GAN's generator) meets the earlier ones already updated on the whole
+        global batch, as with one big batch, however it is split. Returns the detached loss terms, averaged over the
+        micro-batches. Its own method so a benchmark times exactly this step."""
         args, accelerator = self.args, self.accelerator
-        batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+        micro_batches = [(first, {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}) for first, batch in micro_batches]
         terms: dict[str, torch.Tensor] = {}
-        with accelerator.accumulate(*self.modules.values()):
-            for phase, optimizer in self.optimizers.items():
-                with self._only_training(phase):
-                    output = self.objective.compute_loss(phase, batch, self.modules)
-                    accelerator.backward(output.loss)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(self._parameters(phase), args.max_grad_norm)
-                optimizer.step()
-                if accelerator.sync_gradients and not optimizer.step_was_skipped:
-                    self.lr_schedulers[phase].step()
-                optimizer.zero_grad(set_to_none=True)
-                for key, value in {f"{phase}_loss" if len(self.optimizers) > 1 else "loss": output.loss, **output.logs}.items():
-                    terms[key] = value.detach().float()
-        if accelerator.sync_gradients:
-            for name, ema in self.emas.items():
-                ema.step(self.modules.unwrapped(name).parameters())
+        for phase, optimizer in self.optimizers.items():
+            name = f"{phase}_loss" if len(self.optimizers) > 1 else "loss"
+            with self._only_training(phase):
+                for first, batch in micro_batches:
+                    randomness = SampleRandomness(args.seed, range(first, first + _rows(batch)), step, accelerator.device)
+                    torch.manual_seed(sample_seed(args.seed, first, f"{phase}/global"))  # dropout's masks, see hfgen.randomness
+                    with accelerator.accumulate(*self.modules.values()):
+                        output = self.objective.compute_loss(phase, batch, self.modules, randomness)
+                        accelerator.backward(output.loss)
+                    for key, value in {name: output.loss, **output.logs}.items():
+                        terms[key] = terms.get(key, 0.0) + value.detach().float() / len(micro_batches)
+            if args.max_grad_norm:
+                accelerator.clip_grad_norm_(self._parameters(phase), args.max_grad_norm)
+            optimizer.step()
+            if not optimizer.step_was_skipped:
+                self.lr_schedulers[phase].step()
+            optimizer.zero_grad(set_to_none=True)
+        for name, ema in self.emas.items():
+            ema.step(self.modules.unwrapped(name).parameters())
         return terms
 
     # -- pieces ---------------------------------------------------------------------------------------------
@@ -229,16 +237,46 @@ class Trainer:
                 f"Checkpoint {checkpoint} does not fit this model ({reason}): resume with the options it was trained "
                 f"with (its run's {TRAINING_ARGS_FILE}), or start fresh with --overwrite_output_dir."
             ) from None
+        # accelerate restores its micro-step counter; every checkpoint is at an optimizer step, and another
+        # --gradient_accumulation_steps would misalign the counter's sync points.
+        self.accelerator.step = 0
         step = int(state["step"])
         if step > self.args.max_steps:
             raise ValueError(f"Checkpoint {checkpoint} is at step {step}, past --max_steps {self.args.max_steps}: raise --max_steps.")
         return step
 
     def _run_state(self) -> dict:
-        """What makes a checkpoint this run's: saved with each checkpoint, compared on resume."""
+        """What makes a checkpoint this run's: saved with each checkpoint, compared on resume (`check_resumable`)."""
         training = {name: getattr(self.args, name) for name in RUN_DEFINING_OPTIONS}
         run = json.loads(json.dumps({**self.run_arguments, "training": training}, default=str))
-        return {"num_processes": self.accelerator.num_processes, "run": run}
+        split = BatchSplit(self.args.train_batch_size, self.accelerator.num_processes, self.args.gradient_accumulation_steps)
+        return {"num_processes": split.num_processes, "batch_split": split.as_dict(), "run": run}
+
+    def _check_shared_output_dir(self) -> None:
+        """Refuse at start, in one line, processes that do not all see --output_dir: on machines without a shared
+        filesystem a resume would find the checkpoint on one machine and start afresh on another. The main process
+        writes a random token there; every process must read it back."""
+        accelerator = self.accelerator
+        if accelerator.num_processes == 1:
+            return
+        marker = self.output_dir / SHARED_CHECK_FILE
+        token = broadcast_object_list([uuid.uuid4().hex if accelerator.is_main_process else None])[0]
+        if accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(token)
+        accelerator.wait_for_everyone()
+        sees = torch.tensor([float(marker.is_file() and marker.read_text() == token)], device=accelerator.device)
+        blind = [index for index, seen in enumerate(accelerator.gather(sees).tolist()) if not seen]
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            marker.unlink()
+        if blind:
+            raise ValueError(
+                f"--output_dir {str(self.output_dir)!r} is not shared by all {accelerator.num_processes} processes "
+                f"(process {', '.join(map(str, blind))} cannot see what process 0 writes there): put it on a filesystem "
+                "every machine mounts (NFS, Lustre, a cloud bucket mounted alike), since checkpoints, logs and the "
+                "final model are written once, by process 0, and read back by every process on resume."
+            )
 
     def _check_output_dir(self) -> None:
         """Like transformers' Trainer: never start a fresh run over a finished model or another run's checkpoints."""
@@ -318,38 +356,44 @@ class Trainer:
                 p.requires_grad_(True)
 
     @contextlib.contextmanager
-    def _ema_weights(self) -> Iterator[dict[str, nn.Module]]:
-        """The unwrapped modules in eval mode, with EMA weights swapped in for the duration."""
+    def _whole_modules(self) -> Iterator[dict[str, nn.Module] | None]:
+        """On the main process, a fresh copy of every network (the objective builds it) holding the EMA weights, whole,
+        in eval mode; None on the others. The weights come through `accelerator.get_state_dict`, which gathers a
+        sharded model's full state dict (FSDP, DeepSpeed ZeRO-3) - a collective, so every process enters. The
+        training networks are left exactly as they were."""
+        accelerator = self.accelerator
         modules = {name: self.modules.unwrapped(name) for name in self.modules}
         for name, ema in self.emas.items():
             ema.store(modules[name].parameters())
             ema.copy_to(modules[name].parameters())
-        modes = {name: m.training for name, m in modules.items()}
-        for m in modules.values():
-            m.eval()
         try:
-            yield modules
+            states = {name: accelerator.get_state_dict(self.modules[name]) for name in self.modules}
+            copies = self.objective.build_modules() if accelerator.is_main_process else None
+            for name, copy in (copies or {}).items():
+                copy.load_state_dict(states[name])  # copies now: the states share storage with the live weights
+                copy.to(accelerator.device).eval()
         finally:
-            for name, m in modules.items():
-                m.train(modes[name])
             for name, ema in self.emas.items():
                 ema.restore(modules[name].parameters())
+        yield copies
 
     def _write_samples(self, stem: Path, step: int) -> None:
-        """Sample grid (or text) and validation metrics; main process only, fixed generator, global RNG untouched."""
-        if self.accelerator.is_main_process:
-            with self._ema_weights() as modules, torch.no_grad():
-                generator = torch.Generator(self.accelerator.device).manual_seed(self.args.seed)
-                samples = self.objective.samples(modules, self.args.num_grid_images, generator)
-                validation = self.objective.validation_logs(modules)
-            with writing(stem.parent, "the sample grid"):
-                stem.parent.mkdir(parents=True, exist_ok=True)
-                if isinstance(samples, torch.Tensor):
-                    image_grid(samples).save(stem.with_suffix(".png"))
-                else:
-                    stem.with_suffix(".txt").write_text("\n\n---\n\n".join(samples))
-            if validation:
-                self._log(validation, step)
+        """Sample grid (or text) and validation metrics on the main process (every process gathers the weights),
+        fixed generator, global RNG untouched."""
+        with self._whole_modules() as modules:
+            if modules is not None:
+                with torch.no_grad():
+                    generator = torch.Generator(self.accelerator.device).manual_seed(self.args.seed)
+                    samples = self.objective.samples(modules, self.args.num_grid_images, generator)
+                    validation = self.objective.validation_logs(modules)
+                with writing(stem.parent, "the sample grid"):
+                    stem.parent.mkdir(parents=True, exist_ok=True)
+                    if isinstance(samples, torch.Tensor):
+                        image_grid(samples).save(stem.with_suffix(".png"))
+                    else:
+                        stem.with_suffix(".txt").write_text("\n\n---\n\n".join(samples))
+                if validation:
+                    self._log(validation, step)
         self.accelerator.wait_for_everyone()
 
     def _log(self, logs: dict[str, float], step: int) -> None:
@@ -365,14 +409,15 @@ class Trainer:
 
     def _save_final_weights(self) -> None:
         """Weights and configs go to a hidden folder first, then into place: a full disk or a kill never leaves
-        half-written weights where `from_pretrained` would load them."""
-        temporary, needed = self.output_dir / FINAL_TEMPORARY_DIR, self._parameter_bytes()
-        shutil.rmtree(temporary, ignore_errors=True)
-        ensure_space(self.output_dir, needed, "the final weights")
-        with writing(self.output_dir, "the final weights", needed, partial=temporary):
-            with self._ema_weights() as modules:
-                self.objective.save_pretrained(modules, temporary)
-        publish(temporary, self.output_dir)
+        half-written weights where `from_pretrained` would load them. Every process gathers; the main one writes."""
+        with self._whole_modules() as modules:
+            if modules is not None:
+                temporary, needed = self.output_dir / FINAL_TEMPORARY_DIR, self._parameter_bytes()
+                shutil.rmtree(temporary, ignore_errors=True)
+                ensure_space(self.output_dir, needed, "the final weights")
+                with writing(self.output_dir, "the final weights", needed, partial=temporary):
+                    self.objective.save_pretrained(modules, temporary)
+                publish(temporary, self.output_dir)
 
     def _replica_checksum(self) -> torch.Tensor:
         """(1, 2) float64: sum and sum of squares of every parameter - equal on every process iff in sync."""
@@ -396,11 +441,8 @@ class Trainer:
             with writing(self.output_dir, RUN_INFO_FILE):
                 (self.output_dir / RUN_INFO_FILE).write_text(json.dumps(info, indent=2))
         self.accelerator.wait_for_everyone()
-        if self.accelerator.is_main_process:
-            self._save_final_weights()
-            self._write_samples(self.output_dir / Path(SAMPLE_GRID_FILE).stem, step)
-        else:
-            self.accelerator.wait_for_everyone()  # pairs with the one inside _write_samples
+        self._save_final_weights()
+        self._write_samples(self.output_dir / Path(SAMPLE_GRID_FILE).stem, step)
         self._end_training()
 
     def _end_training(self) -> None:
@@ -425,22 +467,32 @@ def _require_mixed_precision(accelerator: Accelerator) -> None:
 def train_loader(
     dataset: datasets.Dataset, args: TrainingArguments, num_processes: int = 1, process_index: int = 0, start: int = 0
 ) -> DataLoader:
-    """This process's endless stream of training batches from micro-step `start`, decoded and transformed in
-    `args.dataloader_num_workers` worker processes."""
-    batches = ShardedEpochBatches(len(dataset), args.train_batch_size, num_processes, process_index, seed=args.seed, start=start)
+    """This process's endless stream of `(first sample index, batch)` from micro-step `start`, decoded and transformed
+    in `args.dataloader_num_workers` worker processes."""
+    batches = ShardedEpochBatches(
+        len(dataset), args.train_batch_size, num_processes, process_index, args.seed, start, args.gradient_accumulation_steps
+    )
     # batch_size=None: each sampled index list is fetched in one `dataset[indices]` call (batched transform), with
-    # per-row generators for random augmentations (`SeededRows`).
+    # per-sample generators for random augmentations (`SeededRows`).
     return DataLoader(
         SeededRows(dataset, args.seed), sampler=batches.positioned(), batch_size=None, num_workers=args.dataloader_num_workers,
         generator=torch.Generator(),  # keeps the global RNG untouched when iterators are created
     )
 
 
-def _cycle_until(loader: DataLoader, done) -> Iterator[dict[str, torch.Tensor]]:
-    """Batches from an endless loader until `done()`; checked before each fetch so no batch is wasted."""
+def _optimizer_steps(
+    loader: DataLoader, accumulation_steps: int, done: Callable[[], bool]
+) -> Iterator[list[tuple[int, dict[str, torch.Tensor]]]]:
+    """The micro-batches of each optimizer step from an endless loader until `done()`; checked before each fetch so
+    no batch is wasted."""
     iterator = iter(loader)
     while not done():
-        yield next(iterator)
+        yield [next(iterator) for _ in range(accumulation_steps)]
+
+
+def _rows(batch: dict[str, torch.Tensor]) -> int:
+    """The number of samples in a batch of equally long columns."""
+    return len(next(iter(batch.values())))
 
 
 def _flat_config(config: dict) -> dict:

@@ -17,6 +17,7 @@ from ...data import describe_images, load_image_dataset
 from ...data.pixels import PixelVocabulary, pixel_transform
 from ...data.text import TEXT_CORPORA, is_text_source, load_text_data
 from ...objective import Objective, ObjectiveOutput, PreparedModules
+from ...randomness import SampleRandomness
 from . import HfgenGPTConfig, HfgenGPTForCausalLM, PixelGPTPipeline
 from .pipeline_pixel_gpt import grey_level_log_probs
 
@@ -125,7 +126,10 @@ class AutoregressiveObjective(Objective):
             )
         )
 
-    def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:
+    def compute_loss(
+        self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules, randomness: SampleRandomness
+    ) -> ObjectiveOutput:
+        """Teacher forcing draws nothing: `randomness` is unused (dropout, if set, draws from the seeded global RNG)."""
         input_ids = batch["input_ids"]  # (B, T): text block, or conditioning token + D pixels
         if self.is_text:
             return ObjectiveOutput(modules["model"](input_ids, labels=input_ids, use_cache=False).loss)

@@ -18,6 +18,7 @@ from torch import nn
 from ...arguments import DataArguments, require_existing, require_in, require_positive
 from ...data import describe_images, load_image_dataset
 from ...objective import Objective, ObjectiveOutput, PreparedModules
+from ...randomness import SampleRandomness
 from . import DiffusionImagePipeline, default_unet_config
 
 
@@ -107,16 +108,20 @@ class DiffusionObjective(Objective):
     def train_dataset(self) -> datasets.Dataset:
         return self.dataset.with_transform(self.data.image_transform(self.info.resolution, self.info.channels))
 
-    def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:
-        return self.denoising_loss(batch["pixel_values"], batch.get("labels"), modules["unet"])  # images in [-1, 1]
+    def compute_loss(
+        self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules, randomness: SampleRandomness
+    ) -> ObjectiveOutput:
+        return self.denoising_loss(batch["pixel_values"], batch.get("labels"), modules["unet"], randomness)  # images in [-1, 1]
 
-    def denoising_loss(self, clean: torch.Tensor, labels: torch.Tensor | None, unet: nn.Module) -> ObjectiveOutput:
+    def denoising_loss(
+        self, clean: torch.Tensor, labels: torch.Tensor | None, unet: nn.Module, randomness: SampleRandomness
+    ) -> ObjectiveOutput:
         """Noise `clean` (B, C, H, W) - images, or latent diffusion's scaled latents - to random timesteps and
         regress the noise (or v) with `unet`."""
-        noise = torch.randn_like(clean)
-        timesteps = torch.randint(0, self.scheduler.config.num_train_timesteps, (clean.shape[0],), device=clean.device)
+        noise = randomness.normal("noise", clean.shape[1:], clean.dtype)
+        timesteps = randomness.integers("timestep", self.scheduler.config.num_train_timesteps)  # (B,)
         noisy = self.scheduler.add_noise(clean, noise, timesteps)
-        labels = self._dropped_labels(labels) if self.arguments.class_conditional else None
+        labels = self._dropped_labels(labels, randomness) if self.arguments.class_conditional else None
         prediction = unet(noisy, timesteps, class_labels=labels).sample
         if self.arguments.prediction_type == "epsilon":
             target = noise
@@ -124,9 +129,9 @@ class DiffusionObjective(Objective):
             target = self.scheduler.get_velocity(clean, noise, timesteps)
         return ObjectiveOutput(F.mse_loss(prediction.float(), target.float()))
 
-    def _dropped_labels(self, labels: torch.Tensor) -> torch.Tensor:
+    def _dropped_labels(self, labels: torch.Tensor, randomness: SampleRandomness) -> torch.Tensor:
         """Replace a `condition_dropout` share with the "no class" label so one UNet also learns p(x)."""
-        drop = torch.rand(labels.shape, device=labels.device) < self.arguments.condition_dropout
+        drop = randomness.uniform("label_drop") < self.arguments.condition_dropout
         return torch.where(drop, torch.full_like(labels, self.info.num_classes), labels)
 
     def pipeline(self, unet: nn.Module) -> DiffusionImagePipeline:

@@ -14,6 +14,11 @@ batch norm in the discriminator.
 Generator phase: fakes from the DDP-wrapped generator, scored by the bare discriminator (frozen, so no DDP
 reduction is due for it).
 
+Spectral norm's power iteration (its running estimate of each layer's largest singular value) advances once per
+optimizer step, at the discriminator phase's first forward - Miyato et al. (2018)'s Algorithm 1, one iteration per
+update of D - not once per forward as torch does in training mode: so neither the generator phase nor the number of
+micro-batches a step is split into changes it (`hfgen.randomness`).
+
 Logged besides `discriminator_loss` / `generator_loss`: `d_real_logit` and `d_fake_logit` (mean raw logits
 of the discriminator on the real and fake halves, before any sigmoid), `d_accuracy` (share of real scored > 0
 and fake < 0: 0.5 is chance), and the penalties in use.
@@ -21,8 +26,10 @@ and fake < 0: 0.5 is chance), and the penalties in use.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,11 +37,13 @@ import datasets
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 from ...arguments import DataArguments, require_non_negative, require_positive
 from ...data import describe_images, load_image_dataset
 from ...loading import load_pipeline
 from ...objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
+from ...randomness import SampleRandomness
 from . import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
 
 
@@ -128,6 +137,19 @@ class GANArguments:
         )
 
 
+@contextlib.contextmanager
+def power_iteration(discriminator: nn.Module, enabled: bool) -> Iterator[None]:
+    """Let spectral norm advance its power iteration in the forwards inside (torch does in training mode), or not."""
+    paused = [] if enabled else [m for m in discriminator.modules() if isinstance(m, _SpectralNorm) and m.training]
+    for norm in paused:
+        norm.eval()  # uses the current singular vectors without updating them
+    try:
+        yield
+    finally:
+        for norm in paused:
+            norm.train()
+
+
 class GANObjective(Objective):
     """The adversarial game: D learns to score real above fake, G learns to raise D's score of its fakes."""
 
@@ -164,9 +186,13 @@ class GANObjective(Objective):
             )
         return pipe
 
+    power_iteration_step: int | None = None
+    """The optimizer step whose discriminator phase last advanced spectral norm's power iteration."""
+
     def build_modules(self) -> dict[str, nn.Module]:
         if self.pretrained:
-            return {"generator": self.pretrained.gan_generator.train(), "discriminator": self.pretrained.discriminator.train()}
+            pretrained = copy.deepcopy(self.pretrained)  # new networks at every call, as the contract says
+            return {"generator": pretrained.gan_generator.train(), "discriminator": pretrained.discriminator.train()}
         return {"generator": GANGenerator(self.config), "discriminator": GANDiscriminator(self.config)}
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
@@ -179,18 +205,25 @@ class GANObjective(Objective):
     def train_dataset(self) -> datasets.Dataset:
         return self.dataset.with_transform(self.data.image_transform(self.info.resolution, self.info.channels))
 
-    def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:
+    def compute_loss(
+        self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules, randomness: SampleRandomness
+    ) -> ObjectiveOutput:
         real = batch["pixel_values"]  # (B, C, H, W) in [-1, 1]
         labels = batch["labels"] if self.config.num_classes else None  # fakes share the real batch's classes
-        latents = torch.randn(real.shape[0], self.config.latent_dim, device=real.device)  # (B, latent_dim)
-        if phase == "discriminator":
-            return self._discriminator_loss(real, latents, labels, modules)
-        fake = modules["generator"](latents, class_labels=labels).sample
-        fake_logits = modules.unwrapped("discriminator")(fake, class_labels=labels).logits
+        latents = randomness.normal(f"{phase}_latent", (self.config.latent_dim,), real.dtype)  # (B, latent_dim)
+        iterate = phase == "discriminator" and randomness.step != self.power_iteration_step
+        if iterate:
+            self.power_iteration_step = randomness.step
+        with power_iteration(modules.unwrapped("discriminator"), iterate):
+            if phase == "discriminator":
+                return self._discriminator_loss(real, latents, labels, modules, randomness)
+            fake = modules["generator"](latents, class_labels=labels).sample
+            fake_logits = modules.unwrapped("discriminator")(fake, class_labels=labels).logits
         return ObjectiveOutput(self.loss.generator(fake_logits))
 
     def _discriminator_loss(
-        self, real: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor | None, modules: PreparedModules
+        self, real: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor | None, modules: PreparedModules,
+        randomness: SampleRandomness,
     ) -> ObjectiveOutput:
         batch_size = real.shape[0]
         with torch.no_grad():
@@ -198,7 +231,7 @@ class GANObjective(Objective):
         parts = [real, fake]
         gradient_penalty = self.arguments.loss == "wgan_gp"
         if gradient_penalty:  # random points on the lines between real and fake samples
-            weights = torch.rand(batch_size, 1, 1, 1, device=real.device)
+            weights = randomness.uniform("interpolation", (1, 1, 1))
             parts.append(torch.lerp(fake, real, weights))
         penalised = gradient_penalty or self.arguments.r1_gamma > 0
         inputs = torch.cat(parts).requires_grad_(penalised)  # (n B, C, H, W): one pass, see the module docstring

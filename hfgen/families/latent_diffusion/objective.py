@@ -14,6 +14,7 @@ from torch import nn
 from ...arguments import DataArguments
 from ...loading import read_model_file
 from ...objective import ObjectiveOutput, PreparedModules
+from ...randomness import SampleRandomness
 from ..diffusion.objective import DiffusionArguments, DiffusionObjective
 from ..vae import VAEConfig, VAEModel
 from .pipeline_latent_diffusion import LatentDiffusionPipeline, check_latent_unet
@@ -126,7 +127,9 @@ class LatentDiffusionObjective(DiffusionObjective):
         columns = {name: values.numpy() for name, values in self.posteriors.items()}
         return datasets.Dataset.from_dict(columns, features=datasets.Features(features)).with_format("torch")
 
-    def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:
+    def compute_loss(
+        self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules, randomness: SampleRandomness
+    ) -> ObjectiveOutput:
         if self.arguments.cache_latents:
             mean, std = batch["latent_mean"], batch["latent_std"]  # (B, Z)
         else:
@@ -134,8 +137,8 @@ class LatentDiffusionObjective(DiffusionObjective):
                 posterior = self.vae.to(batch["pixel_values"].device).encode(batch["pixel_values"])
             mean, std = posterior.mean, posterior.std
         config = self.vae.config
-        latents = (mean + std * torch.randn_like(mean)) * config.scaling_factor  # z ~ q(z | x), unit variance
-        return self.denoising_loss(latents.view(-1, *config.latent_shape), batch.get("labels"), modules["unet"])
+        latents = (mean + std * randomness.normal("latent", mean.shape[1:], mean.dtype)) * config.scaling_factor  # z ~ q(z | x), unit variance
+        return self.denoising_loss(latents.view(-1, *config.latent_shape), batch.get("labels"), modules["unet"], randomness)
 
     def pipeline(self, unet: nn.Module) -> LatentDiffusionPipeline:
         return LatentDiffusionPipeline(vae=self.vae.to(unet.device), unet=unet, scheduler=self.scheduler)

@@ -158,7 +158,7 @@ class VAEModel(PreTrainedModel):
         pixel_values: torch.Tensor,
         beta: float | None = None,
         free_bits: float = 0.0,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         return_dict: bool = True,
     ) -> VAEOutput | tuple:
         r"""
@@ -167,7 +167,7 @@ class VAEModel(PreTrainedModel):
             beta (`float`, *optional*): KL weight for this step (KL warm-up); defaults to `config.beta`.
             free_bits (`float`, *optional*, defaults to 0.0): nats per latent dimension below which the KL
                 is not penalised (Kingma et al. 2016), averaged over the batch.
-            generator (`torch.Generator`, *optional*): for the reparameterised sample.
+            generator (`torch.Generator` or a list of one per image, *optional*): for the reparameterised sample.
         """
         beta = self.config.beta if beta is None else beta
         if beta < 0 or free_bits < 0:

@@ -16,6 +16,7 @@ from ...arguments import DataArguments, require_non_negative, require_positive
 from ...data import describe_images, images_to_tensor, load_image_dataset
 from ...data.transforms import image_pixels
 from ...objective import Objective, ObjectiveOutput, PreparedModules
+from ...randomness import SampleRandomness
 from . import VAEConfig, VAEModel, VAEPipeline
 from .configuration_vae import Likelihood
 
@@ -93,7 +94,6 @@ class VAEObjective(Objective):
         self.dataset = load_image_dataset(data.dataset, "train", data.data_dir)
         self.info = describe_images(self.dataset, data.dataset, data.resolution, data.channels)
         self.config = arguments.vae_config(self.info.resolution, self.info.channels, self.info.grey_levels)
-        self.batches_seen = 0  # drives the KL warm-up; saved with each checkpoint so resume continues the ramp
 
     def build_modules(self) -> dict[str, nn.Module]:
         return {"vae": VAEModel(self.config)}
@@ -118,22 +118,17 @@ class VAEObjective(Objective):
         side = self.info.resolution
         return pixels.view(-1, self.info.channels, side, side).float() / 127.5 - 1
 
-    def state_dict(self) -> dict[str, int]:
-        return {"batches_seen": self.batches_seen}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.batches_seen = int(state["batches_seen"])
-
-    def kl_weight(self) -> float:
-        """beta, ramped linearly from ~0 over the first `kl_warmup_steps` batches."""
+    def kl_weight(self, step: int) -> float:
+        """beta at optimizer step `step` (from 0), ramped linearly from ~0 over the first `kl_warmup_steps` steps."""
         warmup = self.arguments.kl_warmup_steps
-        return self.arguments.beta * (min(1.0, (self.batches_seen + 1) / warmup) if warmup else 1.0)
+        return self.arguments.beta * (min(1.0, (step + 1) / warmup) if warmup else 1.0)
 
-    def compute_loss(self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules) -> ObjectiveOutput:
-        beta = self.kl_weight()
-        self.batches_seen += 1
+    def compute_loss(
+        self, phase: str, batch: dict[str, torch.Tensor], modules: PreparedModules, randomness: SampleRandomness
+    ) -> ObjectiveOutput:
+        beta = self.kl_weight(randomness.step)
         images = batch["pixel_values"] if "pixel_values" in batch else self.images(batch["pixels"])  # (B, C, H, W)
-        output = modules["vae"](images, beta=beta, free_bits=self.arguments.free_bits)
+        output = modules["vae"](images, beta=beta, free_bits=self.arguments.free_bits, generator=randomness.generators("latent"))
         reconstruction, kl = output.reconstruction_loss.detach(), output.kl.detach()
         return ObjectiveOutput(
             output.loss,
