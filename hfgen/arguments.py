@@ -10,9 +10,14 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 from transformers import HfArgumentParser, SchedulerType
+
+if TYPE_CHECKING:
+    import datasets
+
+    from .data.shards import StreamedImages
 
 BUILTIN_DATASETS = ("digits", "fashion_mnist", "photos32", "photos64")
 MAX_SEED = 2**32 - 1  # numpy's limit, which accelerate's set_seed also seeds
@@ -157,13 +162,33 @@ class DataArguments:
     random_flip: bool = field(
         default=False, metadata={"help": "Mirror training images left-right with probability 1/2 (diffusers' --random_flip)."}
     )
+    streaming: bool = field(
+        default=False,
+        metadata={"help": "Read the training split's parquet shards (a folder or Hub dataset repo) as training goes, "
+                          "without downloading the dataset first."},
+    )
+    streaming_shards: int = field(default=2, metadata={"help": "With --streaming: shards held in memory at most."})
 
     def __post_init__(self) -> None:
         require_dataset("dataset", self.dataset)
         require_existing("data_dir", self.data_dir, "folder")
-        require_positive(self, "resolution")
+        require_positive(self, "resolution", "streaming_shards")
         if self.channels not in (None, 1, 3):
             raise ValueError(f"--channels must be 1 or 3, got {self.channels}.")
+        if self.streaming and self.dataset in BUILTIN_DATASETS:
+            raise ValueError(
+                f"--streaming reads parquet shards, and {self.dataset!r} is built in (read whole, in seconds): drop "
+                "--streaming, or pass a folder or Hub dataset repo of parquet shards."
+            )
+
+    def load_images(self, split: str = "train") -> datasets.Dataset | StreamedImages:
+        """The `split` to train on: a `datasets.Dataset`, or with --streaming its parquet shards read as training goes."""
+        from .data import load_image_dataset
+        from .data.shards import StreamedImages
+
+        if self.streaming:
+            return StreamedImages(self.dataset, split, self.streaming_shards)
+        return load_image_dataset(self.dataset, split, self.data_dir)
 
     def image_transform(self, resolution: int, channels: int) -> Callable[[dict[str, list]], dict]:
         """The training transform these options ask for (`hfgen.data.image_transform`), so every family crops and

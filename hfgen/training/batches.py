@@ -2,7 +2,10 @@
 
 Sample `q` of the stream (counting from the first sample of the run) is example `order_e[q mod E]` of the dataset,
 where epoch `e = q // E` shuffles with `torch.Generator().manual_seed(seed + e)` and `E` is the dataset's size
-rounded down to whole global batches (the rest of an epoch is dropped, as `drop_last` does). Optimizer step `s`
+rounded down to whole global batches (the rest of an epoch is dropped, as `drop_last` does). A dataset read in
+shards (`--streaming`) is shuffled shard-wise instead, so a micro-batch reads one shard (two at a boundary): the
+shard order is permuted per epoch, then each shard's rows are permuted whole - a shuffle buffer of one shard,
+and, being a function of (seed, epoch), restored exactly on resume. Optimizer step `s`
 trains on samples `s * G ... s * G + G - 1`, G = per-process batch x processes x accumulation steps, split into
 micro-batches in order: micro-step `a` of process `p` gets samples `s * G + (a * P + p) * B ... + B - 1`. So the
 samples of every optimizer step - and with `hfgen.randomness`, their noise - depend on G only: a run resumes on
@@ -11,14 +14,15 @@ any number of processes with the same stream.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 
 import datasets
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..data.transforms import ROW_GENERATORS
-from ..randomness import sample_numpy_generators
+from ..randomness import sample_numpy_generators, sample_seed
 
 AUGMENTATION = "augmentation"
 """The purpose the per-sample generators of data transforms are seeded with (see `hfgen.randomness`)."""
@@ -33,7 +37,7 @@ class ShardedEpochBatches(Sampler[list[int]]):
 
     def __init__(
         self, num_examples: int, batch_size: int, num_processes: int = 1, process_index: int = 0,
-        seed: int = 0, start: int = 0, accumulation_steps: int = 1,
+        seed: int = 0, start: int = 0, accumulation_steps: int = 1, shard_sizes: Sequence[int] | None = None,
     ) -> None:
         global_batch = batch_size * num_processes * accumulation_steps
         if num_examples < global_batch:
@@ -44,6 +48,19 @@ class ShardedEpochBatches(Sampler[list[int]]):
         self.num_examples, self.batch_size, self.seed, self.start = num_examples, batch_size, seed, start
         self.num_processes, self.process_index = num_processes, process_index
         self.samples_per_epoch = num_examples // global_batch * global_batch
+        self.shard_sizes = list(shard_sizes) if shard_sizes is not None else None
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        """(num_examples,) the dataset indices of epoch `epoch`, in stream order."""
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        if self.shard_sizes is None:
+            return torch.randperm(self.num_examples, generator=generator)
+        starts = [0, *itertools.accumulate(self.shard_sizes)]
+        parts = []
+        for shard in torch.randperm(len(self.shard_sizes), generator=generator).tolist():
+            rows = torch.Generator().manual_seed(sample_seed(self.seed, epoch, f"shard-{shard}"))
+            parts.append(starts[shard] + torch.randperm(self.shard_sizes[shard], generator=rows))
+        return torch.cat(parts)
 
     def __iter__(self) -> Iterator[list[int]]:
         for indices, _ in self.positioned():
@@ -58,7 +75,7 @@ class ShardedEpochBatches(Sampler[list[int]]):
             sample_epoch, offset = divmod(first, self.samples_per_epoch)
             if sample_epoch != epoch:
                 epoch = sample_epoch
-                order = torch.randperm(self.num_examples, generator=torch.Generator().manual_seed(self.seed + epoch))
+                order = self.epoch_order(epoch)
             yield order[offset : offset + self.batch_size].tolist(), first
 
 

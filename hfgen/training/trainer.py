@@ -470,7 +470,8 @@ def train_loader(
     """This process's endless stream of `(first sample index, batch)` from micro-step `start`, decoded and transformed
     in `args.dataloader_num_workers` worker processes."""
     batches = ShardedEpochBatches(
-        len(dataset), args.train_batch_size, num_processes, process_index, args.seed, start, args.gradient_accumulation_steps
+        len(dataset), args.train_batch_size, num_processes, process_index, args.seed, start, args.gradient_accumulation_steps,
+        getattr(dataset, "shard_sizes", None),  # a streamed dataset (`hfgen.data.shards`) is shuffled shard-wise
     )
     # batch_size=None: each sampled index list is fetched in one `dataset[indices]` call (batched transform), with
     # per-sample generators for random augmentations (`SeededRows`).

@@ -85,7 +85,7 @@ class AutoregressiveObjective(Objective):
                 bos_token_id=eos, eos_token_id=eos, pad_token_id=eos,
             )
             return
-        self.dataset = load_image_dataset(data.dataset, "train", data.data_dir)
+        self.dataset = data.load_images("train")
         self.info = describe_images(self.dataset, data.dataset, data.resolution, data.channels)
         if arguments.class_conditional and self.info.num_classes is None:
             raise ValueError(f"--class_conditional needs labels, but dataset {data.dataset!r} has none: drop the flag.")

@@ -16,7 +16,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from torch import nn
 
 from ...arguments import DataArguments, require_existing, require_in, require_positive
-from ...data import describe_images, load_image_dataset
+from ...data import describe_images
 from ...objective import Objective, ObjectiveOutput, PreparedModules
 from ...randomness import SampleRandomness
 from . import DiffusionImagePipeline, default_unet_config
@@ -82,7 +82,7 @@ class DiffusionObjective(Objective):
 
     def __init__(self, arguments: DiffusionArguments, data: DataArguments) -> None:
         self.arguments, self.data = arguments, data
-        self.dataset = load_image_dataset(data.dataset, "train", data.data_dir)
+        self.dataset = data.load_images("train")
         self.info = describe_images(self.dataset, data.dataset, data.resolution, data.channels)
         if arguments.class_conditional and self.info.num_classes is None:
             raise ValueError(f"--class_conditional needs labels, but dataset {data.dataset!r} has none: drop the flag.")

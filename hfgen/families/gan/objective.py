@@ -40,7 +40,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import _SpectralNorm
 
 from ...arguments import DataArguments, require_non_negative, require_positive
-from ...data import describe_images, load_image_dataset
+from ...data import describe_images
 from ...loading import load_pipeline
 from ...objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
 from ...randomness import SampleRandomness
@@ -159,7 +159,7 @@ class GANObjective(Objective):
     def __init__(self, arguments: GANArguments, data: DataArguments) -> None:
         self.arguments, self.data = arguments, data
         self.loss = LOSSES[arguments.loss]
-        self.dataset = load_image_dataset(data.dataset, "train", data.data_dir)
+        self.dataset = data.load_images("train")
         self.info = describe_images(self.dataset, data.dataset, data.resolution, data.channels)
         if arguments.class_conditional and self.info.num_classes is None:
             raise ValueError(f"--class_conditional needs labels, but dataset {data.dataset!r} has none: drop the flag.")

@@ -44,7 +44,13 @@ class LatentDiffusionArguments(DiffusionArguments):
             )
 
     def check_data(self, data: DataArguments) -> None:
-        """Cached latents are encoded once, from each image's center crop: a flip would never reach them."""
+        """Cached latents are encoded once, from each image's center crop: a flip would never reach them. The latent
+        scale is measured over the whole training set, which --streaming never holds."""
+        if data.streaming:
+            raise ValueError(
+                "--streaming is not available for latent diffusion yet: its latent scale is measured over the whole "
+                "training set. Train on a local copy of the data (drop --streaming)."
+            )
         if self.cache_latents and data.random_flip:
             raise ValueError("--random_flip changes each image every step, but cached latents are encoded once: add --cache_latents false.")
 

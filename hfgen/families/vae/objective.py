@@ -91,7 +91,7 @@ class VAEObjective(Objective):
     def __init__(self, arguments: VAEArguments, data: DataArguments) -> None:
         self.arguments = arguments
         self.data = data
-        self.dataset = load_image_dataset(data.dataset, "train", data.data_dir)
+        self.dataset = data.load_images("train")
         self.info = describe_images(self.dataset, data.dataset, data.resolution, data.channels)
         self.config = arguments.vae_config(self.info.resolution, self.info.channels, self.info.grey_levels)
 
@@ -101,9 +101,10 @@ class VAEObjective(Objective):
     def train_dataset(self) -> datasets.Dataset:
         """The images decoded once into a fixed-length uint8 column: a batch then costs ~1 ms to fetch instead of
         ~12 ms of PNG decoding, a quarter of a training step for a network this small. The cache holds each image's
-        center crop; --random_flip changes the image every time, so it decodes each batch (`pixel_values`)."""
+        center crop; --random_flip changes the image every time and --streaming never holds the whole set, so with
+        either it decodes each batch (`pixel_values`)."""
         resolution, channels = self.info.resolution, self.info.channels
-        if self.data.random_flip:
+        if self.data.random_flip or self.data.streaming:
             return self.dataset.with_transform(self.data.image_transform(resolution, channels))
 
         def to_pixels(batch: dict[str, list]) -> dict[str, torch.Tensor]:
