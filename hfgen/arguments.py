@@ -236,6 +236,11 @@ class TrainingArguments:
     sample_steps: int = field(default=500, metadata={"help": "Write a sample grid every N steps."})
     num_grid_images: int = field(default=64, metadata={"help": "Images in each sample grid."})
     dataloader_num_workers: int = 0
+    log_sample_ids: bool = field(
+        default=False,
+        metadata={"help": "Append the dataset index of every sample each step trained on to sample_ids.jsonl (proof of "
+                          "the data order across resumes and process counts)."},
+    )
     push_to_hub: bool = field(default=False, metadata={"help": "Push the finished folder (card included) to --hub_model_id."})
     hub_model_id: str | None = field(default=None, metadata={"help": "The Hub repo to push to: owner/name."})
 

@@ -285,8 +285,8 @@ def measure_preset(preset: Preset, options: argparse.Namespace, device: torch.de
     with tempfile.TemporaryDirectory() as folder:
         training, data, model = parse_run(preset.family, preset_argv(preset, Path(folder), options))
         objective = get_family(preset.family).objective(model, data)
-        micro_batch = next(iter(train_loader(objective.train_dataset(), training)))  # the Trainer's first (index, batch)
-        batch = micro_batch[1]
+        micro_batch = next(iter(train_loader(objective.train_dataset(), training)))  # the Trainer's first
+        batch = micro_batch.batch
         contenders: dict[str, Callable[[], object]] = {}
         if preset.family == REFERENCE_FAMILY:  # built first, so the peak below is hfgen's own
             contenders["diffusers"] = diffusers_reference_step(objective, training, batch)

@@ -83,9 +83,18 @@ def logged_losses(folder: Path) -> dict[tuple[int, str], float]:
     return {(row["step"], key): value for row in rows for key, value in row.items() if key.endswith("loss")}
 
 
+def logged_sample_ids(folder: Path) -> dict[int, list[int]]:
+    """Step -> the dataset indices it trained on (`--log_sample_ids`; a step logged twice, by a resumed run: the last)."""
+    rows = [json.loads(line) for line in (Path(folder) / "sample_ids.jsonl").read_text().splitlines()]
+    return {row["step"]: row["sample_ids"] for row in rows}
+
+
 def assert_same_training(folder: Path, reference: Path) -> None:
-    """`folder` trained as `reference` did, up to the order of sums (see LOSS_RTOL, WEIGHT_ATOL): the losses of the
-    steps both logged, and the final weights."""
+    """`folder` trained as `reference` did, up to the order of sums (see LOSS_RTOL, WEIGHT_ATOL): the same samples at
+    every step both logged (when run with --log_sample_ids), the losses of those steps, and the final weights."""
+    if (Path(folder) / "sample_ids.jsonl").is_file():
+        ids, expected_ids = logged_sample_ids(folder), logged_sample_ids(reference)
+        assert ids and all(ids[step] == expected_ids[step] for step in ids), "another data order"
     losses, expected = logged_losses(folder), logged_losses(reference)
     shared = sorted(losses.keys() & expected.keys())
     assert shared and {step for step, _ in losses} <= {step for step, _ in expected}, (sorted(losses), sorted(expected))

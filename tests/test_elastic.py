@@ -29,9 +29,10 @@ are a micro-batch's own). Every family's split invariance, in one process, is te
 
 
 def train_argv(family: str, out: Path, *extra: str) -> list[str]:
-    """The family's tiny zoo plan for STEPS steps, a checkpoint at CHECKPOINT, logging every step."""
+    """The family's tiny zoo plan for STEPS steps, a checkpoint at CHECKPOINT, logging every step and its samples."""
     (name, argv), = training_runs(ZooArguments(budget="tiny", max_steps=STEPS), family, out)
-    return ["train", name, *argv, *FAMILY_FLAGS[family], "--checkpointing_steps", str(CHECKPOINT), "--logging_steps", "1", *extra]
+    return ["train", name, *argv, *FAMILY_FLAGS[family], "--checkpointing_steps", str(CHECKPOINT), "--logging_steps", "1",
+            "--log_sample_ids", *extra]
 
 
 def per_process(batch: int, accumulation: int) -> tuple[str, ...]:

@@ -77,7 +77,7 @@ def test_no_family_draws_from_the_global_rng(family, tmp_path):
     objective = get_family(name).objective(model, data)
     torch.manual_seed(0)
     modules = PreparedModules(objective.build_modules(), unwrap=lambda module: module)
-    start, batch = next(iter(train_loader(objective.train_dataset(), training)))
+    start, _, batch = next(iter(train_loader(objective.train_dataset(), training)))
     for phase in objective.optimizers():
         before = torch.get_rng_state()
         objective.compute_loss(phase, batch, modules, SampleRandomness(0, range(start, start + training.train_batch_size), step=0))
@@ -93,6 +93,7 @@ def test_the_weights_do_not_depend_on_how_the_global_batch_is_split(family, tmp_
         train(prerequisite, prerequisite_argv)
     for batch, accumulation in SPLITS:
         train(name, [*argv, *BATCH_NORM_FREE.get(family, ()), "--output_dir", str(tmp_path / f"{batch}x{accumulation}"),
-                     "--train_batch_size", str(batch), "--gradient_accumulation_steps", str(accumulation), "--logging_steps", "1"])
+                     "--train_batch_size", str(batch), "--gradient_accumulation_steps", str(accumulation), "--logging_steps", "1",
+                     "--log_sample_ids"])
     for batch, accumulation in SPLITS[1:]:
         assert_same_training(tmp_path / f"{batch}x{accumulation}", tmp_path / "{}x{}".format(*SPLITS[0]))

@@ -452,7 +452,7 @@ def test_bad_input_sweep_of_every_command(tmp_path, tiny_model, prerequisite_mod
         lines = [line for line in re.split(r"[\r\n]", err) if line.startswith("hfgen")]
         written = sorted((tmp_path / "out").rglob("*")) or ([tmp_path / "out"] if (tmp_path / "out").exists() else [])
         problem = (
-            f"accepted" if code == 0 else
+            "accepted" if code == 0 else
             f"raised {code}" if not isinstance(code, int) else
             "traceback" if "Traceback" in err else
             f"not one line: {lines}" if len(lines) != 1 or not lines[0].startswith("hfgen: error:") else

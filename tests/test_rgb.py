@@ -79,8 +79,9 @@ def test_row_generators_are_a_function_of_seed_and_stream_position():
     stream = list(zip(range(6), ShardedEpochBatches(len(dataset), 64, seed=0).positioned()))
     resumed = list(zip(range(3), ShardedEpochBatches(len(dataset), 64, seed=0, start=3).positioned()))
     assert [key for _, key in resumed] == [key for _, key in stream[3:]]
-    first, batch = rows[stream[3][1]]
-    assert first == 3 * 64 and torch.equal(rows[resumed[0][1]][1]["pixel_values"], batch["pixel_values"])
+    first, indices, batch = rows[stream[3][1]]
+    assert first == 3 * 64 and indices == stream[3][1][0]
+    assert torch.equal(rows[resumed[0][1]].batch["pixel_values"], batch["pixel_values"])
     plain = dataset[stream[3][1][0]]["pixel_values"]  # no generators: the deterministic view
     assert not torch.equal(batch["pixel_values"], plain)  # some of 64 rows are flipped
     assert ROW_GENERATORS not in dataset[[0]]

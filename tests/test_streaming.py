@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import kill_mid_run_and_resume, safetensors_weights
+from helpers import kill_mid_run_and_resume, logged_sample_ids, safetensors_weights
 
 from hfgen.cli import main
 from hfgen.data import load_image_dataset
@@ -63,12 +63,17 @@ def test_the_shardwise_order_covers_every_sample_once_an_epoch_reads_a_shard_at_
     assert [a + b for (a, _), (b, _) in zip(take(ranks[0], 30), take(ranks[1], 30))] == [i for i, _ in stream]  # elastic
 
 
-def test_a_streamed_run_killed_mid_way_resumes_to_the_same_weights(shards, tmp_path):
+def test_a_streamed_run_killed_mid_way_resumes_to_the_same_samples_and_weights(shards, tmp_path):
     command = lambda out, *extra: [
         sys.executable, "-m", "hfgen", "train", "diffusion", "--dataset", str(shards), "--streaming", "--output_dir", str(out),
-        *TINY_DIFFUSION, "--train_batch_size", "32", "--max_steps", "60", "--checkpointing_steps", "20", *extra,
+        *TINY_DIFFUSION, "--train_batch_size", "32", "--max_steps", "60", "--checkpointing_steps", "20", "--log_sample_ids",
+        *extra,
     ]  # 60 steps of 32, epochs of 46 steps: the resumed run crosses an epoch boundary
     reference, interrupted = kill_mid_run_and_resume(command, tmp_path)
+    expected, consumed = logged_sample_ids(reference), logged_sample_ids(interrupted)  # the resumed run re-logs the steps it redid
+    assert sorted(expected) == sorted(consumed) == list(range(1, 61)) and consumed == expected
+    first_epoch = [index for step in range(1, 47) for index in expected[step]]
+    assert len(first_epoch) == len(set(first_epoch)) == 46 * 32  # no sample of an epoch twice
     expected, resumed = safetensors_weights(reference), safetensors_weights(interrupted)
     assert expected.keys() == resumed.keys() and expected
     assert all((resumed[k] - expected[k]).abs().max() <= 1e-6 for k in expected)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import datasets
 import torch
@@ -79,8 +80,17 @@ class ShardedEpochBatches(Sampler[list[int]]):
             yield order[offset : offset + self.batch_size].tolist(), first
 
 
+class MicroBatch(NamedTuple):
+    """One process's micro-batch: the stream index of its first sample (its samples are consecutive in the stream),
+    the dataset indices of its samples, and the batch itself."""
+
+    first: int
+    indices: list[int]
+    batch: dict[str, torch.Tensor]
+
+
 class SeededRows(Dataset):
-    """`dataset[indices]` for a `positioned()` stream, as `(first sample index, batch)`. A custom transform also gets
+    """`dataset[indices]` for a `positioned()` stream, as a `MicroBatch`. A custom transform also gets
     `ROW_GENERATORS`: one numpy generator per sample, seeded by (seed, the sample's stream index), so random crops and
     flips are a function of the run's seed and the sample - never of a process's RNG - and resume exactly."""
 
@@ -93,9 +103,9 @@ class SeededRows(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[list[int], int]) -> tuple[int, dict[str, torch.Tensor]]:
+    def __getitem__(self, key: tuple[list[int], int]) -> MicroBatch:
         indices, first = key
         if self.transform is None:
-            return first, self.dataset[indices]
+            return MicroBatch(first, indices, self.dataset[indices])
         generators = sample_numpy_generators(self.seed, range(first, first + len(indices)), AUGMENTATION)
-        return first, self.transform(self.rows[indices] | {ROW_GENERATORS: generators})
+        return MicroBatch(first, indices, self.transform(self.rows[indices] | {ROW_GENERATORS: generators}))

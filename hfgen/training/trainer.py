@@ -27,7 +27,7 @@ from ..arguments import TrainingArguments
 from ..images import image_grid
 from ..objective import Objective, PreparedModules
 from ..randomness import SampleRandomness, sample_seed
-from .batches import SeededRows, ShardedEpochBatches
+from .batches import MicroBatch, SeededRows, ShardedEpochBatches
 from .checkpoints import (
     CHECKPOINTS_FOLDER, ENTRY_FILES, BatchSplit, check_resumable, estimate_checkpoint_bytes, list_checkpoints, load_checkpoint, publish,
     read_state, resolve_checkpoint, save_checkpoint,
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 TRAINING_ARGS_FILE = "training_args.json"
 LOG_FILE = "train_log.jsonl"
+SAMPLE_IDS_FILE = "sample_ids.jsonl"
 RUN_INFO_FILE = "run_info.json"
 SAMPLE_GRID_FILE = "samples.png"
 FINAL_TEMPORARY_DIR = ".tmp-final"
@@ -161,6 +162,8 @@ class Trainer:
         for micro_batches in _optimizer_steps(loader, args.gradient_accumulation_steps, lambda: step >= args.max_steps):
             for key, value in self.training_step(micro_batches, step).items():
                 sums[key] = sums.get(key, 0.0) + value
+            if args.log_sample_ids:
+                self._log_sample_ids(micro_batches, step + 1)
             steps_in_window += 1
             step += 1
             progress.update(1)
@@ -188,14 +191,14 @@ class Trainer:
         self._finish(step)
         return TrainOutput(step, train_seconds, logs.get("samples_per_second", 0.0), logs)
 
-    def training_step(self, micro_batches: list[tuple[int, dict[str, torch.Tensor]]], step: int) -> dict[str, torch.Tensor]:
-        """Optimizer step `step` (from 0) on this process's micro-batches, each `(first sample index, batch)`: every
-        phase in turn over all of them (forward, backward), then its clip, optimizer and LR step; then the EMA.
-        Phase by phase, so a later phase (the GAN's generator) meets the earlier ones already updated on the whole
-        global batch, as with one big batch, however it is split. Returns the detached loss terms, averaged over the
-        micro-batches. Its own method so a benchmark times exactly this step."""
+    def training_step(self, micro_batches: list[MicroBatch], step: int) -> dict[str, torch.Tensor]:
+        """Optimizer step `step` (from 0) on this process's micro-batches: every phase in turn over all of them
+        (forward, backward), then its clip, optimizer and LR step; then the EMA. Phase by phase, so a later phase
+        (the GAN's generator) meets the earlier ones already updated on the whole global batch, as with one big
+        batch, however it is split. Returns the detached loss terms, averaged over the micro-batches. Its own method
+        so a benchmark times exactly this step."""
         args, accelerator = self.args, self.accelerator
-        micro_batches = [(first, {k: v.to(accelerator.device, non_blocking=True) for k, v in batch.items()}) for first, batch in micro_batches]
+        micro_batches = [(m.first, {k: v.to(accelerator.device, non_blocking=True) for k, v in m.batch.items()}) for m in micro_batches]
         terms: dict[str, torch.Tensor] = {}
         for phase, optimizer in self.optimizers.items():
             name = f"{phase}_loss" if len(self.optimizers) > 1 else "loss"
@@ -294,7 +297,8 @@ class Trainer:
     def _remove_previous_run(self) -> None:
         """--overwrite_output_dir: drop the old run's checkpoints and log, which the new run would mix with its own."""
         shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
-        (self.output_dir / LOG_FILE).unlink(missing_ok=True)
+        for log in (LOG_FILE, SAMPLE_IDS_FILE):
+            (self.output_dir / log).unlink(missing_ok=True)
 
     def _save_checkpoint(self, step: int) -> bool:
         self._check_finite(step, f"checkpoint-{step}")
@@ -402,6 +406,18 @@ class Trainer:
             with writing(self.output_dir, LOG_FILE), open(self.output_dir / LOG_FILE, "a") as f:
                 f.write(json.dumps({"step": step, **logs}) + "\n")
 
+    def _log_sample_ids(self, micro_batches: list[MicroBatch], step: int) -> None:
+        """Append to SAMPLE_IDS_FILE the dataset index of every sample of optimizer step `step`, gathered from every
+        process and put in stream order: what an exact, elastic resume must repeat, sample for sample."""
+        positions = [m.first + k for m in micro_batches for k in range(len(m.indices))]
+        indices = [index for m in micro_batches for index in m.indices]
+        pairs = self.accelerator.gather(torch.tensor([positions, indices], device=self.accelerator.device).T.contiguous())
+        if self.accelerator.is_main_process:
+            ordered = pairs[pairs[:, 0].argsort()].tolist()
+            record = {"step": step, "first": ordered[0][0], "sample_ids": [index for _, index in ordered]}
+            with writing(self.output_dir, SAMPLE_IDS_FILE), open(self.output_dir / SAMPLE_IDS_FILE, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
     def _write_arguments(self) -> None:
         arguments = training_record(self.args, self.run_arguments)
         with writing(self.output_dir, TRAINING_ARGS_FILE):
@@ -467,7 +483,7 @@ def _require_mixed_precision(accelerator: Accelerator) -> None:
 def train_loader(
     dataset: datasets.Dataset, args: TrainingArguments, num_processes: int = 1, process_index: int = 0, start: int = 0
 ) -> DataLoader:
-    """This process's endless stream of `(first sample index, batch)` from micro-step `start`, decoded and transformed
+    """This process's endless stream of `MicroBatch`es from micro-step `start`, decoded and transformed
     in `args.dataloader_num_workers` worker processes."""
     batches = ShardedEpochBatches(
         len(dataset), args.train_batch_size, num_processes, process_index, args.seed, start, args.gradient_accumulation_steps,
@@ -481,9 +497,7 @@ def train_loader(
     )
 
 
-def _optimizer_steps(
-    loader: DataLoader, accumulation_steps: int, done: Callable[[], bool]
-) -> Iterator[list[tuple[int, dict[str, torch.Tensor]]]]:
+def _optimizer_steps(loader: DataLoader, accumulation_steps: int, done: Callable[[], bool]) -> Iterator[list[MicroBatch]]:
     """The micro-batches of each optimizer step from an endless loader until `done()`; checked before each fetch so
     no batch is wasted."""
     iterator = iter(loader)
