@@ -155,6 +155,8 @@ class GANObjective(Objective):
 
     module_names = ("generator", "discriminator")
     ema_modules = ("generator",)
+    power_iteration_step: int | None = None
+    """The optimizer step whose discriminator phase last advanced spectral norm's power iteration."""
 
     def __init__(self, arguments: GANArguments, data: DataArguments) -> None:
         self.arguments, self.data = arguments, data
@@ -185,9 +187,6 @@ class GANObjective(Objective):
                 "pass --resolution/--channels to match."
             )
         return pipe
-
-    power_iteration_step: int | None = None
-    """The optimizer step whose discriminator phase last advanced spectral norm's power iteration."""
 
     def build_modules(self) -> dict[str, nn.Module]:
         if self.pretrained:

@@ -143,7 +143,8 @@ class LatentDiffusionObjective(DiffusionObjective):
                 posterior = self.vae.to(batch["pixel_values"].device).encode(batch["pixel_values"])
             mean, std = posterior.mean, posterior.std
         config = self.vae.config
-        latents = (mean + std * randomness.normal("latent", mean.shape[1:], mean.dtype)) * config.scaling_factor  # z ~ q(z | x), unit variance
+        noise = randomness.normal("latent", mean.shape[1:], mean.dtype)
+        latents = (mean + std * noise) * config.scaling_factor  # z ~ q(z | x), unit variance
         return self.denoising_loss(latents.view(-1, *config.latent_shape), batch.get("labels"), modules["unet"], randomness)
 
     def pipeline(self, unet: nn.Module) -> LatentDiffusionPipeline:
