@@ -10,6 +10,8 @@ below answers as the Hub does:
 - `/api/whoami-v2` is answered locally for the one token the server accepts (olah forwards it upstream);
 - (not fixed: olah 0.5.4 decodes every 121-149 byte blob as a would-be LFS pointer and answers 500 for a
   binary file of that size - keep test files out of that range);
+- a `Range: bytes=a-b` GET of a file is answered `206` with those bytes (olah answers `200` with the whole file),
+  so a client that reads part of a file (a parquet footer through `HfFileSystem`) gets what the Hub gives;
 - uploads - `/api/repos/create`, `preupload`, the ndjson `commit`, `branch`, `validate-yaml` - commit into the
   served git repo, so `create_repo` + `upload_folder` work end to end. Every upload is "regular" (inline
   base64 in the commit), so no LFS or xet storage is needed.
@@ -360,12 +362,39 @@ def hub_app(olah_app, root: Path, endpoint: str):
                 return error(404, "EntryNotFound", f"{unquote(file)} does not exist on {revision!r}")
         return None
 
+    byte_range = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+    def ranged(scope) -> Response | None:
+        """A `Range: bytes=a-b` GET of a file, answered `206` with those bytes as the Hub does (olah answers `200`
+        with the whole file); None for every other request."""
+        header = dict(scope["headers"]).get(b"range")
+        match = resolve_file.match(scope["path"])
+        if scope["method"] != "GET" or header is None or match is None:
+            return None
+        wanted = byte_range.match(header.decode().strip())
+        if wanted is None:
+            return None
+        from urllib.parse import unquote
+
+        repo = repo_path(root, (match.group(1) or "models")[:-1], f"{match.group(2)}/{match.group(3)}")
+        commit = resolve(repo, unquote(match.group(4)))
+        blob = subprocess.run(["git", "--git-dir", str(repo), "cat-file", "blob", f"{commit}:{unquote(match.group(5))}"],
+                              capture_output=True, check=True).stdout  # uploads are regular: the blob is the file
+        first, last = wanted.groups()
+        start, end = (int(first), min(int(last or len(blob) - 1), len(blob) - 1)) if first else (max(0, len(blob) - int(last)), len(blob) - 1)
+        if start >= len(blob):
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{len(blob)}"})
+        return Response(blob[start : end + 1], status_code=206, media_type="application/octet-stream",
+                        headers={"Content-Range": f"bytes {start}-{end}/{len(blob)}", "Accept-Ranges": "bytes"})
+
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return await olah_app(scope, receive, send)
         if upload_paths.match(scope["path"]):
             return await uploads(scope, receive, send)
         if (answer := await missing(scope)) is not None:
+            return await answer(scope, receive, send)
+        if (answer := ranged(scope)) is not None:
             return await answer(scope, receive, send)
         if (match := api_info.match(scope["path"])) and match.group(4) is None:  # the Hub answers for main
             scope = {**scope, "path": scope["path"] + "/revision/main", "raw_path": (scope["path"] + "/revision/main").encode()}
