@@ -80,7 +80,7 @@ def test_sigterm_stops_two_processes_at_one_step_and_resumes_to_the_same_weights
     assert 5 <= step < 120 and checkpoints(interrupted) == [f"checkpoint-{step}"]
     assert not (interrupted / "model_index.json").exists()
     state = json.loads((interrupted / "checkpoints" / f"checkpoint-{step}" / "hfgen_state.json").read_text())
-    assert state["step"] == step and state["num_processes"] == 2
+    assert state["step"] == step and state["batch_split"]["num_processes"] == 2
     resume = stopped[0].split("resume with: ")[1]
     assert resume.startswith("accelerate launch --num_processes 2 -m hfgen train vae ")
     assert resume.endswith("--resume_from_checkpoint latest")

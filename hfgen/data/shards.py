@@ -78,10 +78,6 @@ class StreamedImages:
         return int(self.starts[-1])
 
     @property
-    def column_names(self) -> list[str]:
-        return list(self.features)
-
-    @property
     def format(self) -> dict:
         """As `datasets.Dataset.format` says it, for the Trainer's per-sample generators (`SeededRows`)."""
         if self.transform is None:

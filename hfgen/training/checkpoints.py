@@ -78,8 +78,7 @@ def download_checkpoint(repo_id: str) -> Path:
 
 
 def read_state(checkpoint: Path) -> dict:
-    """`{"step": ..., "num_processes": ..., "batch_split": {...}, "run": {...}}` as written by `save_checkpoint` (older
-    ones: step only)."""
+    """`{"step": ..., "batch_split": {...}, "run": {...}}` as written by `save_checkpoint` (older ones: step only)."""
     return json.loads((checkpoint / STATE_FILE).read_text())
 
 

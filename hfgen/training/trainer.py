@@ -198,18 +198,21 @@ class Trainer:
         batch, however it is split. Returns the detached loss terms, averaged over the micro-batches. Its own method
         so a benchmark times exactly this step."""
         args, accelerator = self.args, self.accelerator
-        micro_batches = [(m.first, {k: v.to(accelerator.device, non_blocking=True) for k, v in m.batch.items()}) for m in micro_batches]
+        micro_batches = [
+            m._replace(batch={k: v.to(accelerator.device, non_blocking=True) for k, v in m.batch.items()}) for m in micro_batches
+        ]
         terms: dict[str, torch.Tensor] = {}
         for phase, optimizer in self.optimizers.items():
-            name = f"{phase}_loss" if len(self.optimizers) > 1 else "loss"
+            loss_key = f"{phase}_loss" if len(self.optimizers) > 1 else "loss"
             with self._only_training(phase):
-                for first, batch in micro_batches:
-                    randomness = SampleRandomness(args.seed, range(first, first + _rows(batch)), step, accelerator.device)
-                    torch.manual_seed(sample_seed(args.seed, first, f"{phase}/global"))  # dropout's masks, see hfgen.randomness
+                for micro in micro_batches:
+                    samples = range(micro.first, micro.first + len(micro.indices))
+                    randomness = SampleRandomness(args.seed, samples, step, accelerator.device)
+                    torch.manual_seed(sample_seed(args.seed, micro.first, f"{phase}/global"))  # dropout's masks, see hfgen.randomness
                     with accelerator.accumulate(*self.modules.values()):
-                        output = self.objective.compute_loss(phase, batch, self.modules, randomness)
+                        output = self.objective.compute_loss(phase, micro.batch, self.modules, randomness)
                         accelerator.backward(output.loss)
-                    for key, value in {name: output.loss, **output.logs}.items():
+                    for key, value in {loss_key: output.loss, **output.logs}.items():
                         terms[key] = terms.get(key, 0.0) + value.detach().float() / len(micro_batches)
             if args.max_grad_norm:
                 accelerator.clip_grad_norm_(self._parameters(phase), args.max_grad_norm)
@@ -253,7 +256,7 @@ class Trainer:
         training = {name: getattr(self.args, name) for name in RUN_DEFINING_OPTIONS}
         run = json.loads(json.dumps({**self.run_arguments, "training": training}, default=str))
         split = BatchSplit(self.args.train_batch_size, self.accelerator.num_processes, self.args.gradient_accumulation_steps)
-        return {"num_processes": split.num_processes, "batch_split": split.as_dict(), "run": run}
+        return {"batch_split": split.as_dict(), "run": run}
 
     def _check_shared_output_dir(self) -> None:
         """Refuse at start, in one line, processes that do not all see --output_dir: on machines without a shared
@@ -503,11 +506,6 @@ def _optimizer_steps(loader: DataLoader, accumulation_steps: int, done: Callable
     iterator = iter(loader)
     while not done():
         yield [next(iterator) for _ in range(accumulation_steps)]
-
-
-def _rows(batch: dict[str, torch.Tensor]) -> int:
-    """The number of samples in a batch of equally long columns."""
-    return len(next(iter(batch.values())))
 
 
 def _flat_config(config: dict) -> dict:
