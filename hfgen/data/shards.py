@@ -19,6 +19,7 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets.table import InMemoryTable
 from huggingface_hub import HfFileSystem
@@ -97,17 +98,36 @@ class StreamedImages:
         if index in self._loaded:
             self._loaded.move_to_end(index)
             return self._loaded[index]
-        if self.filesystem is None:
-            table = pq.read_table(self.files[index])
-        else:  # through a temporary file, gone once read: the disk holds at most the shard being read
-            with tempfile.TemporaryDirectory() as folder:
-                local = os.path.join(folder, "shard.parquet")
-                self.filesystem.get_file(self.files[index], local)
-                table = pq.read_table(local)
-        self._loaded[index] = datasets.Dataset(InMemoryTable(table))  # features from the schema's metadata
+        self._loaded[index] = datasets.Dataset(InMemoryTable(self._read(index)))  # features from the schema's metadata
         while len(self._loaded) > self.max_shards:
             self._loaded.popitem(last=False)
         return self._loaded[index]
+
+    def _read(self, index: int) -> pa.Table:
+        """Shard `index` as an Arrow table; a Hub shard through a temporary file, gone once read: the disk holds at
+        most the shard being read."""
+        if self.filesystem is None:
+            return pq.read_table(self.files[index])
+        with tempfile.TemporaryDirectory() as folder:
+            local = os.path.join(folder, "shard.parquet")
+            self.filesystem.get_file(self.files[index], local)
+            return pq.read_table(local)
+
+    def sample(self, num_rows: int, seed: int = 0) -> datasets.Dataset:
+        """At most `num_rows` rows in memory: whole shards in a seeded order, the last one cut - what evaluation
+        judges against when a split is too big to read whole. All rows, in shard order, when they fit."""
+        if num_rows >= len(self):
+            order = range(len(self.files))
+        else:
+            order = np.random.default_rng(seed).permutation(len(self.files)).tolist()
+        parts, total = [], 0
+        for index in order:
+            if total >= num_rows:
+                break
+            part = datasets.Dataset(InMemoryTable(self._read(index)))
+            parts.append(part.select(range(min(len(part), num_rows - total))))
+            total += len(parts[-1])
+        return datasets.concatenate_datasets(parts)
 
     def rows(self, indices: Sequence[int]) -> dict[str, list]:
         """The rows at global `indices`, as one batch of columns, in the order asked."""
