@@ -164,21 +164,29 @@ class DataArguments:
     )
     streaming: bool = field(
         default=False,
-        metadata={"help": "Read the training split's parquet shards (a folder or Hub dataset repo) as training goes, "
-                          "without downloading the dataset first."},
+        metadata={"help": "Read the training split's parquet or webdataset .tar shards (a folder or Hub dataset repo) as "
+                          "training goes, without downloading the dataset first."},
     )
     streaming_shards: int = field(default=2, metadata={"help": "With --streaming: shards held in memory at most."})
+    streaming_retries: int = field(
+        default=5, metadata={"help": "With --streaming: tries again after a failed Hub read, waiting 1, 2, 4, ... s."}
+    )
+    skip_bad_samples: bool = field(
+        default=False,
+        metadata={"help": "With --streaming: skip an image that does not decode, logging each (default: stop, naming it)."},
+    )
 
     def __post_init__(self) -> None:
         require_dataset("dataset", self.dataset)
         require_existing("data_dir", self.data_dir, "folder")
         require_positive(self, "resolution", "streaming_shards")
+        require_non_negative(self, "streaming_retries")
         if self.channels not in (None, 1, 3):
             raise ValueError(f"--channels must be 1 or 3, got {self.channels}.")
         if self.streaming and self.dataset in BUILTIN_DATASETS:
             raise ValueError(
-                f"--streaming reads parquet shards, and {self.dataset!r} is built in (read whole, in seconds): drop "
-                "--streaming, or pass a folder or Hub dataset repo of parquet shards."
+                f"--streaming reads shards, and {self.dataset!r} is built in (read whole, in seconds): drop "
+                "--streaming, or pass a folder or Hub dataset repo of parquet or .tar shards."
             )
 
     def load_images(self, split: str = "train") -> datasets.Dataset | StreamedImages:
@@ -187,7 +195,7 @@ class DataArguments:
         from .data.shards import StreamedImages
 
         if self.streaming:
-            return StreamedImages(self.dataset, split, self.streaming_shards)
+            return StreamedImages(self.dataset, split, self.streaming_shards, self.streaming_retries, self.skip_bad_samples)
         return load_image_dataset(self.dataset, split, self.data_dir)
 
     def image_transform(self, resolution: int, channels: int) -> Callable[[dict[str, list]], dict]:

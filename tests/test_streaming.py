@@ -4,14 +4,21 @@ number of processes."""
 
 from __future__ import annotations
 
+import io
 import itertools
+import shlex
+import shutil
+import subprocess
 import sys
+import tarfile
+import time
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pytest
 
-from helpers import kill_mid_run_and_resume, logged_sample_ids, safetensors_weights
+from helpers import free_port, kill_mid_run_and_resume, logged_sample_ids, safetensors_weights, subprocess_env
 
 from hfgen.cli import main
 from hfgen.data import load_image_dataset
@@ -41,6 +48,72 @@ def test_streamed_rows_are_the_datasets_rows_with_a_few_shards_in_memory(shards)
     assert rows["label"] == expected["label"]
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(rows["image"], expected["image"]))
     assert len(streamed._loaded) <= 2  # the least recently used shards were dropped
+
+
+def write_tar_shards(folder: Path, dataset, count: int) -> None:
+    """`dataset` as `count` webdataset tars: each sample a `KEY.png` and a `KEY.cls` member, as webdataset writes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        with tarfile.open(folder / f"train-{index:06d}.tar", "w") as tar:
+            for row, sample in enumerate(dataset.shard(count, index, contiguous=True)):
+                png = io.BytesIO()
+                sample["image"].save(png, format="PNG")
+                for extension, data in (("png", png.getvalue()), ("cls", str(sample["label"]).encode())):
+                    member = tarfile.TarInfo(f"{index:02d}{row:05d}.{extension}")
+                    member.size = len(data)
+                    tar.addfile(member, io.BytesIO(data))
+
+
+def test_webdataset_tar_shards_stream_the_same_rows_and_train(tmp_path):
+    whole = load_image_dataset("digits", "train")
+    write_tar_shards(tmp_path / "tars", whole, 3)
+    streamed = StreamedImages(str(tmp_path / "tars"), max_shards=1)
+    assert len(streamed) == len(whole) and streamed.shard_sizes == [499, 499, 499] and set(streamed.features) == {"image", "label"}
+    picks = [1496, 0, 700, 498]
+    rows, expected = streamed[picks], whole[picks]
+    assert rows["label"] == expected["label"]
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(rows["image"], expected["image"]))
+    out = tmp_path / "out"
+    assert main(["train", "diffusion", "--dataset", str(tmp_path / "tars"), "--streaming", "--output_dir", str(out),
+                 *TINY_DIFFUSION, "--max_steps", "2"]) == 0
+    assert (out / "model_index.json").is_file()
+
+
+def with_a_bad_image(shards: Path, folder: Path) -> Path:
+    """A copy of `shards` whose shard 1 holds bytes that are no image at its row 5."""
+    shutil.copytree(shards, folder)
+    path = folder / "data" / f"train-00001-of-{SHARDS:05d}.parquet"
+    shard = datasets.Dataset.from_parquet(str(path)).cast_column("image", datasets.Image(decode=False))
+    images = list(shard["image"])
+    images[5] = {"bytes": b"not an image", "path": None}
+    shard.remove_columns("image").add_column("image", images, feature=datasets.Image()).to_parquet(str(path))
+    return folder
+
+
+def test_a_corrupt_image_stops_the_run_naming_shard_and_sample_and_is_skipped_when_asked(shards, tmp_path, capsys, caplog):
+    folder = with_a_bad_image(shards, tmp_path / "bad")
+    capsys.readouterr()
+    train = lambda out, *extra: main(["train", "diffusion", "--dataset", str(folder), "--streaming", "--output_dir",
+                                      str(tmp_path / out), *TINY_DIFFUSION, "--train_batch_size", "128", "--max_steps", "6", *extra])
+    assert train("stopped") == 75  # EX_TEMPFAIL, as a preempted run: the finished steps are checkpointed
+    row = StreamedImages(str(folder)).shard_sizes[0] + 5
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hfgen")]  # below the progress bar
+    assert len(err) == 1 and f"sample 5 (row {row} of the split) of shard" in err[0] and "train-00001-of-00004.parquet" in err[0], err
+    assert "--skip_bad_samples" in err[0] and "resume with:" in err[0]
+    step = int(err[0].split("the data stream failed after step ")[1].split()[0])
+    assert (tmp_path / "stopped" / "checkpoints" / f"checkpoint-{step}").is_dir()
+    assert train("skipped", "--skip_bad_samples") == 0
+    assert f"skipped sample 5 (row {row} of the split)" in caplog.text
+
+
+def test_a_corrupt_shard_is_one_line_naming_it(shards, tmp_path, capsys):
+    folder = tmp_path / "bad"
+    shutil.copytree(shards, folder)
+    (folder / "data" / f"train-00002-of-{SHARDS:05d}.parquet").write_bytes(b"PAR1 but not parquet")
+    assert main(["train", "diffusion", "--dataset", str(folder), "--streaming", "--output_dir", str(tmp_path / "out"),
+                 "--max_steps", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train-00002-of-00004.parquet is not a readable parquet file" in err[0], err
 
 
 def take(stream, n):
@@ -82,8 +155,8 @@ def test_a_streamed_run_killed_mid_way_resumes_to_the_same_samples_and_weights(s
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--dataset", "digits"], "--streaming reads parquet shards, and 'digits' is built in"),
-        (["--dataset", "{empty}"], "has no parquet shards of split 'train'"),
+        (["--dataset", "digits"], "--streaming reads shards, and 'digits' is built in"),
+        (["--dataset", "{empty}"], "has no parquet or .tar shards of split 'train'"),
     ],
 )
 def test_streaming_bad_input_is_one_line(argv, message, tmp_path, capsys):
@@ -113,3 +186,58 @@ assert (head.status_code, head.content, tail.content) == (206, b"PAR1", b"PAR1")
                                      "--output_dir", out, *TINY_DIFFUSION, "--max_steps", "3")
     assert code == 0, stderr[-3000:]
     assert (out / "model_index.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_hub_outage_is_retried_and_one_that_lasts_ends_with_a_checkpoint_and_the_resume_line(shards, tmp_path):
+    """The shards served by a Hub server of the test's own, which it stops mid-run: restarted within the backoff,
+    the run goes on; down for good, the run ends with one line, a checkpoint and the resume command. Both give the
+    samples and weights of a run that never saw an outage."""
+    from hub_server import HubServer
+
+    root, port = tmp_path / "hub", free_port()
+    command = lambda dataset, out, *extra: [
+        sys.executable, "-m", "hfgen", "train", "diffusion", "--dataset", dataset, "--streaming", "--streaming_shards", "1",
+        "--output_dir", str(out), *TINY_DIFFUSION, "--train_batch_size", "128", "--max_steps", "24", "--checkpointing_steps", "1000",
+        "--log_sample_ids", *extra,
+    ]  # one shard in memory: the stream reads the Hub every 3 steps (374 rows, 128 a step), over two epochs
+    reference = tmp_path / "reference"
+    subprocess.run(command(str(shards), reference), check=True, capture_output=True, env=subprocess_env(), timeout=300)
+
+    def start_mid_run(out: Path, server: HubServer, *extra: str) -> subprocess.Popen:
+        process = subprocess.Popen(command("hfgen-test/digits-shards", out, *extra), env=subprocess_env(**server.client_env()),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        while len(logged_sample_ids(out)) < 5 if (out / "sample_ids.jsonl").is_file() else True:
+            assert process.poll() is None, process.stderr.read()[-3000:]
+            time.sleep(0.05)
+        return process
+
+    def assert_like_reference(out: Path) -> None:
+        assert logged_sample_ids(out) == logged_sample_ids(reference)
+        expected, trained = safetensors_weights(reference), safetensors_weights(out)
+        assert expected.keys() == trained.keys() and all((trained[k] - expected[k]).abs().max() <= 1e-6 for k in expected)
+
+    server = HubServer(root, port).__enter__()
+    files = {str(path.relative_to(shards)): path.read_bytes() for path in shards.rglob("*.parquet")}
+    server.create_repo("hfgen-test/digits-shards", files, repo_type="dataset")
+    process = start_mid_run(tmp_path / "outage", server)
+    server.__exit__()
+    time.sleep(2)
+    server = HubServer(root, port).__enter__()  # back within the backoff
+    assert process.wait(timeout=300) == 0
+    assert "retrying in" in process.stderr.read().lower()  # huggingface_hub's backoff for a ranged read, or ours around it
+    assert_like_reference(tmp_path / "outage")
+
+    process = start_mid_run(tmp_path / "down", server, "--streaming_retries", "0")
+    server.__exit__()  # for good
+    assert process.wait(timeout=300) == 75
+    last = process.stderr.read().strip().splitlines()[-1]
+    assert last.startswith("hfgen: the data stream failed after step ") and "could not read shard" in last, last
+    step = int(last.split("after step ")[1].split()[0])
+    assert (tmp_path / "down" / "checkpoints" / f"checkpoint-{step}").is_dir() and 5 <= step < 24
+    resume = shlex.split(last.split("resume with: ")[1])
+    assert resume[resume.index("--resume_from_checkpoint") + 1] == "latest"
+    with HubServer(root, port) as server:
+        subprocess.run([sys.executable, "-m", *resume], check=True, capture_output=True,
+                       env=subprocess_env(**server.client_env()), timeout=300)  # resume: hfgen train diffusion ...
+    assert_like_reference(tmp_path / "down")

@@ -1,79 +1,157 @@
-"""Stream a split of parquet shards - a local folder or a Hub dataset repo, as `Dataset.push_to_hub` writes them -
-without downloading the dataset first: rows are read one shard at a time, at most `max_shards` of them held in
-memory, none kept on disk.
+"""Stream a split of shards - parquet (as `Dataset.push_to_hub` writes them) or webdataset `.tar`, in a local folder or
+a Hub dataset repo - without downloading the dataset first: rows are read one shard at a time, at most `max_shards`
+of them held in memory, none kept on disk.
 
 The shards are read in the order the training stream asks for (`hfgen.training.batches`: shard order permuted per
 epoch, rows shuffled within a shard), so a micro-batch's rows come from one shard, or two at a boundary. Random
 access by global row index keeps the Trainer's contract - `dataset[indices]`, a batched transform - unchanged.
+
+Faults: a Hub read that fails is retried with exponential backoff (1, 2, 4, ... s), then ends the stream with
+`ShardUnavailable`; a shard that is not a readable parquet/tar file is a `CorruptShard`, an image that does not
+decode a `CorruptSample` naming its shard and row - or, with `skip_bad_samples`, a logged skip.
 """
 
 from __future__ import annotations
 
 import copy
 import fnmatch
-import os
-import tempfile
+import io
+import logging
+import tarfile
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from datasets.packaged_modules.webdataset.webdataset import IMAGE_EXTENSIONS, WebDataset
 from datasets.table import InMemoryTable
 from huggingface_hub import HfFileSystem
 
-SHARD_PATTERNS = ("{split}-*.parquet", "{split}/*.parquet", "*/{split}-*.parquet", "*/{split}/*.parquet")
-"""Where a split's shards are: `data/train-00000-of-00004.parquet` (push_to_hub), `train/*.parquet`, ..."""
+logger = logging.getLogger(__name__)
+
+SHARD_FORMATS = ("parquet", "tar")
+SHARD_PATTERNS = ("{split}-*.{format}", "{split}/*.{format}", "*/{split}-*.{format}", "*/{split}/*.{format}")
+"""Where a split's shards are: `data/train-00000-of-00004.parquet` (push_to_hub), `train/*.parquet`,
+`train-000000.tar` (webdataset), ..."""
+LABEL_EXTENSIONS = ("cls", "cls2", "label")
+"""webdataset's class-index fields (decoded to int by datasets' webdataset reader)."""
+
+
+class DataStreamError(Exception):
+    """The stream could not deliver a batch: the Trainer checkpoints and ends the run with how to resume."""
+
+
+class ShardUnavailable(DataStreamError, ConnectionError):
+    """A shard could not be fetched, retries included (the Hub or the network is down)."""
+
+
+class CorruptShard(DataStreamError, ValueError):
+    """A shard is not a readable parquet or tar file."""
+
+
+class CorruptSample(DataStreamError, ValueError):
+    """An image inside a shard does not decode."""
+
+
+def one_line(error: BaseException) -> str:
+    """The error's own message - also when a DataLoader worker re-raised it inside the worker's traceback."""
+    last = str(error).strip().splitlines()[-1]
+    prefix = f"{type(error).__module__}.{type(error).__name__}: "
+    return last.removeprefix(prefix)
 
 
 def find_shards(source: str, split: str) -> tuple[list[str], HfFileSystem | None]:
-    """The parquet files of `split` in a local folder or a Hub dataset repo (`owner/name`), sorted; and the Hub
-    filesystem they are read through (None for local files)."""
+    """The shards of `split` in a local folder or a Hub dataset repo (`owner/name`), sorted, all of one format;
+    and the Hub filesystem they are read through (None for local files)."""
     local = Path(source).expanduser()
     if local.is_dir():
-        files = sorted({str(p) for pattern in SHARD_PATTERNS for p in local.glob(pattern.format(split=split))})
-        filesystem = None
+        listed = [str(p.relative_to(local)) for p in local.rglob("*") if p.is_file()]
+        root, filesystem = f"{local}/", None
     else:
         filesystem = HfFileSystem()
         try:
             listed = filesystem.find(f"datasets/{source}")
-        except (OSError, ValueError) as error:
+        except Exception as error:  # a wrong id (404), or no Hub at all (a connection error)
             raise FileNotFoundError(
                 f"--streaming: {source!r} is neither a local folder nor a readable Hub dataset repo ({error}): pass a "
-                "folder of parquet shards or a Hub dataset id."
+                "folder of parquet or .tar shards or a Hub dataset id."
             ) from None
         root = f"datasets/{source}/"
-        files = sorted(f for f in listed if any(fnmatch.fnmatch(f[len(root):], p.format(split=split)) for p in SHARD_PATTERNS))
-    if not files:
-        raise ValueError(
-            f"--streaming: {source!r} has no parquet shards of split {split!r} (looked for "
-            f"{', '.join(p.format(split=split) for p in SHARD_PATTERNS)}): write them with `Dataset.push_to_hub` or "
-            "`Dataset.to_parquet`, or drop --streaming."
-        )
-    return files, filesystem
+        listed = [f[len(root):] for f in listed]
+    for shard_format in SHARD_FORMATS:
+        patterns = [p.format(split=split, format=shard_format) for p in SHARD_PATTERNS]
+        files = sorted(root + f for f in listed if any(fnmatch.fnmatch(f, p) for p in patterns))
+        if files:
+            return files, filesystem
+    raise ValueError(
+        f"--streaming: {source!r} has no parquet or .tar shards of split {split!r} (looked for "
+        f"{', '.join(p.format(split=split, format='parquet|tar') for p in SHARD_PATTERNS)}): write them with "
+        "`Dataset.push_to_hub` or `Dataset.to_parquet` (or as webdataset tars), or drop --streaming."
+    )
 
 
 class StreamedImages:
-    """The rows of a split of parquet shards by global index, like a `datasets.Dataset` (`len`, `features`,
+    """The rows of a split of shards by global index, like a `datasets.Dataset` (`len`, `features`,
     `dataset[indices]`, `with_transform`), loading each shard when a row of it is asked for."""
 
-    def __init__(self, source: str, split: str = "train", max_shards: int = 2) -> None:
+    def __init__(
+        self, source: str, split: str = "train", max_shards: int = 2, retries: int = 5, skip_bad_samples: bool = False
+    ) -> None:
         self.source, self.split, self.max_shards = source, split, max_shards
+        self.retries, self.skip_bad_samples = retries, skip_bad_samples
         self.files, self.filesystem = find_shards(source, split)
-        metadata = [self._metadata(file) for file in self.files]  # each shard's footer only
-        self.shard_sizes = [m.num_rows for m in metadata]
-        self.features = datasets.Features.from_arrow_schema(metadata[0].schema.to_arrow_schema())
+        self.is_tar = self.files[0].endswith(".tar")
+        self.shard_sizes, self.features = self._tar_layout() if self.is_tar else self._parquet_layout()
         self.starts = np.cumsum([0, *self.shard_sizes])
         self.transform: Callable[[dict], dict] | None = None
         self._loaded: OrderedDict[int, datasets.Dataset] = OrderedDict()
+        self._bad_rows: dict[int, list[int]] = {}  # shard -> its rows whose image does not decode
+        self.skipped = 0
 
-    def _metadata(self, file: str) -> pq.FileMetaData:
+    def _parquet_layout(self) -> tuple[list[int], datasets.Features]:
+        """Each shard's row count and the features, from the shards' footers only."""
+        metadata = [self._fetch(index, pq.read_metadata) for index in range(len(self.files))]
+        return [m.num_rows for m in metadata], datasets.Features.from_arrow_schema(metadata[0].schema.to_arrow_schema())
+
+    def _tar_layout(self) -> tuple[list[int], datasets.Features]:
+        """Each tar's sample count, from its member headers (tarfile seeks over the contents), and the features."""
+        sizes = [self._fetch(index, lambda file: len({_sample_key(name) for name in tarfile.open(fileobj=file).getnames()}))
+                 for index in range(len(self.files))]
+        return sizes, self._fetch(0, lambda file: _tar_table(tarfile.open(fileobj=file), self.files[0], limit=1)[1])
+
+    def _fetch(self, index: int, read: Callable[[io.IOBase], object]) -> object:
+        """`read(file)` of shard `index`; Hub reads retried with exponential backoff, then `ShardUnavailable`."""
         if self.filesystem is None:
-            return pq.read_metadata(file)
-        with self.filesystem.open(file, "rb") as opened:
-            return pq.read_metadata(opened)
+            with open(self.files[index], "rb") as file:
+                return self._parse(index, read, file)
+        for attempt in range(self.retries + 1):
+            try:
+                with self.filesystem.open(self.files[index], "rb", block_size=0) as remote:
+                    contents = io.BytesIO(remote.read())  # whole, then parsed: a parse error is not a network error
+                break
+            except Exception as error:  # the HTTP client's connection and 5xx errors
+                if attempt == self.retries:
+                    raise ShardUnavailable(
+                        f"could not read shard {self.files[index]} after {self.retries + 1} tries ({error})"
+                    ) from None
+                delay = 2**attempt
+                logger.warning("reading shard %s failed (%s); retrying in %d s", self.files[index], error, delay)
+                self.filesystem.invalidate_cache()
+                time.sleep(delay)
+        return self._parse(index, read, contents)
+
+    def _parse(self, index: int, read: Callable[[io.IOBase], object], file: io.IOBase) -> object:
+        try:
+            return read(file)
+        except (pa.ArrowException, tarfile.TarError, OSError, EOFError) as error:
+            raise CorruptShard(
+                f"shard {self.files[index]} is not a readable {'tar' if self.is_tar else 'parquet'} file ({error}): "
+                "replace or remove it"
+            ) from None
 
     def __len__(self) -> int:
         return int(self.starts[-1])
@@ -94,24 +172,41 @@ class StreamedImages:
         return self.with_transform(None)
 
     def shard(self, index: int) -> datasets.Dataset:
-        """Shard `index` as a Dataset in memory; the least recently used one goes when more than `max_shards` are."""
+        """Shard `index` as a Dataset in memory, its images checked; the least recently used one goes when more than
+        `max_shards` are."""
         if index in self._loaded:
             self._loaded.move_to_end(index)
             return self._loaded[index]
-        self._loaded[index] = datasets.Dataset(InMemoryTable(self._read(index)))  # features from the schema's metadata
+        shard = self._read(index)
+        self._bad_rows[index] = self._undecodable_rows(index, shard)
+        self._loaded[index] = shard
         while len(self._loaded) > self.max_shards:
             self._loaded.popitem(last=False)
-        return self._loaded[index]
+        return shard
 
-    def _read(self, index: int) -> pa.Table:
-        """Shard `index` as an Arrow table; a Hub shard through a temporary file, gone once read: the disk holds at
-        most the shard being read."""
-        if self.filesystem is None:
-            return pq.read_table(self.files[index])
-        with tempfile.TemporaryDirectory() as folder:
-            local = os.path.join(folder, "shard.parquet")
-            self.filesystem.get_file(self.files[index], local)
-            return pq.read_table(local)
+    def _read(self, index: int) -> datasets.Dataset:
+        if self.is_tar:
+            columns, features = self._fetch(index, lambda file: _tar_table(tarfile.open(fileobj=file), self.files[index]))
+            return datasets.Dataset.from_dict(columns, features=features)
+        return datasets.Dataset(InMemoryTable(self._fetch(index, pq.read_table)))  # features from the schema's metadata
+
+    def _undecodable_rows(self, index: int, shard: datasets.Dataset) -> list[int]:
+        """The rows of `shard` whose image does not decode: a `CorruptSample` for the first, or with
+        `skip_bad_samples` all of them, logged."""
+        bad = []
+        for row, value in enumerate(shard.cast_column("image", datasets.Image(decode=False))["image"]):
+            try:
+                datasets.Image().decode_example(value)
+            except Exception as error:  # PIL's UnidentifiedImageError, truncated files, ...
+                where = f"sample {row} (row {int(self.starts[index]) + row} of the split) of shard {self.files[index]}"
+                if not self.skip_bad_samples:
+                    raise CorruptSample(
+                        f"{where} is not a readable image ({error}): replace it, or pass --skip_bad_samples"
+                    ) from None
+                bad.append(row)
+                logger.warning("skipped %s: not a readable image (%s)", where, error)
+        self.skipped += len(bad)
+        return bad
 
     def sample(self, num_rows: int, seed: int = 0) -> datasets.Dataset:
         """At most `num_rows` rows in memory: whole shards in a seeded order, the last one cut - what evaluation
@@ -124,10 +219,17 @@ class StreamedImages:
         for index in order:
             if total >= num_rows:
                 break
-            part = datasets.Dataset(InMemoryTable(self._read(index)))
+            part = self._read(index)
             parts.append(part.select(range(min(len(part), num_rows - total))))
             total += len(parts[-1])
         return datasets.concatenate_datasets(parts)
+
+    def readable(self, indices: Sequence[int]) -> list[int]:
+        """`indices` without the rows skipped as unreadable (`skip_bad_samples`), loading their shards."""
+        shards = np.searchsorted(self.starts, indices, side="right") - 1
+        for shard in dict.fromkeys(shards.tolist()):
+            self.shard(shard)
+        return [i for i, s in zip(indices, shards.tolist()) if i - self.starts[s] not in self._bad_rows[s]]
 
     def rows(self, indices: Sequence[int]) -> dict[str, list]:
         """The rows at global `indices`, as one batch of columns, in the order asked."""
@@ -150,3 +252,32 @@ class StreamedImages:
         indices = range(len(self))[key] if isinstance(key, slice) else key
         batch = self.rows(list(indices))
         return self.transform(batch) if self.transform is not None else batch
+
+
+def _sample_key(name: str) -> str:
+    """webdataset's sample key of a tar member: its path up to the first dot of the file name."""
+    folder, _, file = name.rpartition("/")
+    return f"{folder}/{file.split('.')[0]}"
+
+
+def _tar_members(tar: tarfile.TarFile) -> Iterator[tuple[str, io.IOBase]]:
+    for member in tar:
+        if member.isfile():
+            yield member.name, tar.extractfile(member)
+
+
+def _tar_table(tar: tarfile.TarFile, name: str, limit: int | None = None) -> tuple[dict[str, list], datasets.Features]:
+    """A webdataset tar's samples as columns - `image` (its first image field) and `label` (a class index field,
+    when every sample has one) - grouped and decoded by datasets' webdataset reader."""
+    images, labels = [], []
+    for example in WebDataset._get_pipeline_from_tar(name, _tar_members(tar)):
+        image = next((v for k, v in example.items() if k.rsplit(".", 1)[-1].lower() in IMAGE_EXTENSIONS), None)
+        if image is None:
+            raise CorruptShard(f"sample {example['__key__']!r} of shard {name} has no image field: replace or remove the shard")
+        images.append({"bytes": image, "path": None})
+        labels.append(next((v for k, v in example.items() if k.rsplit(".", 1)[-1].lower() in LABEL_EXTENSIONS), None))
+        if limit is not None and len(images) == limit:
+            break
+    if None in labels:
+        return {"image": images}, datasets.Features({"image": datasets.Image()})
+    return {"image": images, "label": labels}, datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")})

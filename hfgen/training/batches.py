@@ -105,6 +105,8 @@ class SeededRows(Dataset):
 
     def __getitem__(self, key: tuple[list[int], int]) -> MicroBatch:
         indices, first = key
+        if hasattr(self.dataset, "readable"):  # a streamed dataset drops the images skipped as unreadable
+            indices = self.dataset.readable(indices)
         if self.transform is None:
             return MicroBatch(first, indices, self.dataset[indices])
         generators = sample_numpy_generators(self.seed, range(first, first + len(indices)), AUGMENTATION)

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..arguments import TrainingArguments
+from ..data.shards import DataStreamError, one_line
 from ..images import image_grid
 from ..objective import Objective, PreparedModules
 from ..randomness import SampleRandomness, sample_seed
@@ -159,33 +160,37 @@ class Trainer:
         steps_in_window, window_start, started = 0, time.perf_counter(), time.perf_counter()
         examples_per_step = args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
         logs: dict[str, float] = {}
-        for micro_batches in _optimizer_steps(loader, args.gradient_accumulation_steps, lambda: step >= args.max_steps):
-            for key, value in self.training_step(micro_batches, step).items():
-                sums[key] = sums.get(key, 0.0) + value
-            if args.log_sample_ids:
-                self._log_sample_ids(micro_batches, step + 1)
-            steps_in_window += 1
-            step += 1
-            progress.update(1)
-            if step % args.logging_steps == 0 or step == args.max_steps:
-                elapsed = time.perf_counter() - window_start
-                logs = {k: accelerator.reduce(v / steps_in_window, reduction="mean").item() for k, v in sums.items()}
-                diverged = sorted(k for k, v in logs.items() if not math.isfinite(v))
-                if diverged:
-                    raise FloatingPointError(f"{', '.join(diverged)} became non-finite by step {step}: {DIVERGENCE_ADVICE}")
-                logs |= {f"lr_{phase}": s.get_last_lr()[0] for phase, s in self.lr_schedulers.items()}
-                logs["samples_per_second"] = examples_per_step * steps_in_window / elapsed
-                self._log(logs, step)
-                progress.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if "loss" in k})
-                sums, steps_in_window, window_start = {}, 0, time.perf_counter()
-            saved = False
-            if step % args.checkpointing_steps == 0 and step < args.max_steps:
-                saved = self._save_checkpoint(step)
-            if step % args.sample_steps == 0 and step < args.max_steps:
-                self._write_samples(self.output_dir / "samples" / f"step-{step:06d}", step)
-            if step < args.max_steps and stop.requested(accelerator):
-                progress.close()
-                self._stop(step, stop, saved)
+        try:
+            for micro_batches in _optimizer_steps(loader, args.gradient_accumulation_steps, lambda: step >= args.max_steps):
+                for key, value in self.training_step(micro_batches, step).items():
+                    sums[key] = sums.get(key, 0.0) + value
+                if args.log_sample_ids:
+                    self._log_sample_ids(micro_batches, step + 1)
+                steps_in_window += 1
+                step += 1
+                progress.update(1)
+                if step % args.logging_steps == 0 or step == args.max_steps:
+                    elapsed = time.perf_counter() - window_start
+                    logs = {k: accelerator.reduce(v / steps_in_window, reduction="mean").item() for k, v in sums.items()}
+                    diverged = sorted(k for k, v in logs.items() if not math.isfinite(v))
+                    if diverged:
+                        raise FloatingPointError(f"{', '.join(diverged)} became non-finite by step {step}: {DIVERGENCE_ADVICE}")
+                    logs |= {f"lr_{phase}": s.get_last_lr()[0] for phase, s in self.lr_schedulers.items()}
+                    logs["samples_per_second"] = examples_per_step * steps_in_window / elapsed
+                    self._log(logs, step)
+                    progress.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if "loss" in k})
+                    sums, steps_in_window, window_start = {}, 0, time.perf_counter()
+                saved = False
+                if step % args.checkpointing_steps == 0 and step < args.max_steps:
+                    saved = self._save_checkpoint(step)
+                if step % args.sample_steps == 0 and step < args.max_steps:
+                    self._write_samples(self.output_dir / "samples" / f"step-{step:06d}", step)
+                if step < args.max_steps and stop.requested(accelerator):
+                    progress.close()
+                    self._stop(step, stop, saved)
+        except DataStreamError as error:  # the data for step + 1 could not be read: keep step's work
+            progress.close()
+            self._stream_failed(step, error)
         progress.close()
         train_seconds = time.perf_counter() - started
         self._finish(step)
@@ -320,6 +325,22 @@ class Trainer:
             f"{self.args.max_steps}, checkpoint {self.checkpoint_dir / f'checkpoint-{step}'}; resume with: "
             f"{resume_command(self.command, self.accelerator.num_processes)}",
             step, self.accelerator.is_main_process,
+        )
+
+    def _stream_failed(self, step: int, error: DataStreamError) -> None:
+        """Checkpoint the finished steps and end the run with the line that says what failed and how to continue.
+        With several processes only the failing one is here - a checkpoint needs them all - so the last periodic
+        checkpoint is the one to resume from."""
+        if self.accelerator.num_processes == 1:
+            if not (self.checkpoint_dir / f"checkpoint-{step}").is_dir():
+                self._save_checkpoint(step)
+            where = f"checkpoint {self.checkpoint_dir / f'checkpoint-{step}'}"
+        else:
+            where = f"the last checkpoint in {self.checkpoint_dir}"
+        raise TrainingStopped(
+            f"the data stream failed after step {step} of {self.args.max_steps}: {one_line(error)}; {where}; "
+            f"resume with: {resume_command(self.command, self.accelerator.num_processes)}",
+            step, True,
         )
 
     def _check_finite(self, step: int, what: str) -> None:
