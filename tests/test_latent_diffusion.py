@@ -133,6 +133,19 @@ def test_cached_latents_train_like_encoding_each_batch(spatial_vae, tmp_path):
         torch.testing.assert_close(weights["False"][key], value, rtol=0, atol=1e-5)
 
 
+def test_streamed_training_measures_the_scale_on_the_streamed_images(spatial_vae, trained, tmp_path):
+    """With --streaming the scale comes from a sample of whole shards: here all of digits, so it is the scale
+    measured on the dataset read whole."""
+    train = load_image_dataset("digits", "train")
+    for index in range(2):
+        train.shard(2, index, contiguous=True).to_parquet(str(tmp_path / "shards" / f"train-{index:05d}-of-00002.parquet"))
+    out = tmp_path / "streamed"
+    assert main(["train", "latent-diffusion", "--vae", str(spatial_vae), "--dataset", str(tmp_path / "shards"), "--streaming",
+                 "--cache_latents", "false", "--output_dir", str(out), "--max_steps", "2", *TINY]) == 0
+    scale = lambda run: json.loads((run / "vae" / "config.json").read_text())["scaling_factor"]
+    assert scale(out) == pytest.approx(scale(trained), rel=1e-6)
+
+
 @pytest.mark.slow
 def test_two_processes_train_in_sync(spatial_vae, tmp_path):
     out = tmp_path / "ddp"
@@ -167,6 +180,7 @@ def test_killed_run_resumes_to_the_same_weights(spatial_vae, tmp_path):
         (["--vae", "{vector}"], "has a vector latent (4 numbers)"),
         (["--vae", "{spatial_vae}", "--channels", "3"], "The VAE takes 1-channel 8x8 images but the data is 3-channel 8x8"),
         (["--vae", "{spatial_vae}", "--unet_config", "{unet_config}"], "The UNet takes 3 -> 3 channels at 4x4, but the VAE's latent is 2 x 4 x 4"),
+        (["--vae", "{spatial_vae}", "--dataset", "{spatial_vae}", "--streaming"], "add --cache_latents false"),
     ],
 )
 def test_bad_vae_is_one_clear_line(extra, message, spatial_vae, trained, tmp_path, capsys):

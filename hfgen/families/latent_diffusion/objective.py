@@ -21,6 +21,9 @@ from .pipeline_latent_diffusion import LatentDiffusionPipeline, check_latent_une
 
 ENCODE_BATCH = 500
 """Images per VAE call when encoding the training set."""
+STREAMED_SCALE_IMAGES = 10_000
+"""With --streaming, the latent scale is measured on this many training images (whole shards in a seeded order), as
+Stable Diffusion's 0.18215 was measured on a batch: the scale of a large set settles long before it is all seen."""
 
 
 @dataclass
@@ -44,13 +47,10 @@ class LatentDiffusionArguments(DiffusionArguments):
             )
 
     def check_data(self, data: DataArguments) -> None:
-        """Cached latents are encoded once, from each image's center crop: a flip would never reach them. The latent
-        scale is measured over the whole training set, which --streaming never holds."""
-        if data.streaming:
-            raise ValueError(
-                "--streaming is not available for latent diffusion yet: its latent scale is measured over the whole "
-                "training set. Train on a local copy of the data (drop --streaming)."
-            )
+        """Cached latents are encoded once, from each image's center crop: a flip would never reach them, and a
+        streamed training set is never held whole to encode."""
+        if self.cache_latents and data.streaming:
+            raise ValueError("--streaming never holds the whole training set to encode it once: add --cache_latents false.")
         if self.cache_latents and data.random_flip:
             raise ValueError("--random_flip changes each image every step, but cached latents are encoded once: add --cache_latents false.")
 
@@ -79,8 +79,9 @@ def load_vae(path: str) -> VAEModel:
 class LatentDiffusionObjective(DiffusionObjective):
     """Rombach et al. (2022): z ~ q(z | x) of a frozen VAE, scaled to unit variance, trained with DDPM's loss.
 
-    The scale factor (Stable Diffusion's 0.18215) is 1 / std of the training set's latents, computed exactly
-    from the posteriors' means and variances and saved as the VAE config's `scaling_factor`.
+    The scale factor (Stable Diffusion's 0.18215) is 1 / std of the training set's latents (with --streaming, of
+    `STREAMED_SCALE_IMAGES` of them), computed exactly from the posteriors' means and variances and saved as the VAE
+    config's `scaling_factor`.
     """
 
     def __init__(self, arguments: LatentDiffusionArguments, data: DataArguments) -> None:
@@ -103,8 +104,11 @@ class LatentDiffusionObjective(DiffusionObjective):
 
     @torch.no_grad()
     def _encode_training_set(self) -> dict[str, torch.Tensor]:
-        """q(z | x) of every training image: latent_mean and latent_std (N, Z), and labels (N,) when labelled."""
+        """q(z | x) of every training image (a sample when streamed): latent_mean and latent_std (N, Z), and labels
+        (N,) when labelled."""
         images = super().train_dataset()
+        if self.data.streaming:
+            images = self.dataset.sample(STREAMED_SCALE_IMAGES).with_transform(images.transform)
         means, stds, labels = [], [], []
         for start in range(0, len(images), ENCODE_BATCH):
             batch = images[start : start + ENCODE_BATCH]
