@@ -37,8 +37,6 @@ SHARD_FORMATS = ("parquet", "tar")
 SHARD_PATTERNS = ("{split}-*.{format}", "{split}/*.{format}", "*/{split}-*.{format}", "*/{split}/*.{format}")
 """Where a split's shards are: `data/train-00000-of-00004.parquet` (push_to_hub), `train/*.parquet`,
 `train-000000.tar` (webdataset), ..."""
-LABEL_EXTENSIONS = ("cls", "cls2", "label")
-"""webdataset's class-index fields (decoded to int by datasets' webdataset reader)."""
 
 
 class DataStreamError(Exception):
@@ -267,17 +265,15 @@ def _tar_members(tar: tarfile.TarFile) -> Iterator[tuple[str, io.IOBase]]:
 
 
 def _tar_table(tar: tarfile.TarFile, name: str, limit: int | None = None) -> tuple[dict[str, list], datasets.Features]:
-    """A webdataset tar's samples as columns - `image` (its first image field) and `label` (a class index field,
-    when every sample has one) - grouped and decoded by datasets' webdataset reader."""
-    images, labels = [], []
+    """A webdataset tar's samples as an `image` column (each sample's first image field), grouped and decoded by
+    datasets' webdataset reader. Class indices (`.cls`) are plain integers there, not a ClassLabel: dropped, as
+    `load_image_dataset` drops them from the same tars read whole."""
+    images = []
     for example in WebDataset._get_pipeline_from_tar(name, _tar_members(tar)):
         image = next((v for k, v in example.items() if k.rsplit(".", 1)[-1].lower() in IMAGE_EXTENSIONS), None)
         if image is None:
             raise CorruptShard(f"sample {example['__key__']!r} of shard {name} has no image field: replace or remove the shard")
         images.append({"bytes": image, "path": None})
-        labels.append(next((v for k, v in example.items() if k.rsplit(".", 1)[-1].lower() in LABEL_EXTENSIONS), None))
         if limit is not None and len(images) == limit:
             break
-    if None in labels:
-        return {"image": images}, datasets.Features({"image": datasets.Image()})
-    return {"image": images, "label": labels}, datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")})
+    return {"image": images}, datasets.Features({"image": datasets.Image()})

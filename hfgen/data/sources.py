@@ -13,6 +13,7 @@ from .builtin import DIGITS_GREY_LEVELS, PHOTOS, load_digits, load_fashion_mnist
 
 DATASET_NAMES = ("digits", "fashion_mnist", *PHOTOS)
 FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"
+SHARD_SUFFIXES = {".parquet", ".tar"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -71,9 +72,11 @@ def _image_folder(path: Path, split: str) -> datasets.Dataset:
     if not path.is_dir():
         raise FileNotFoundError(f"Dataset folder {str(path)!r} does not exist: pass an existing folder of images.")
     if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*") if p.is_file()):
+        if any(p.suffix in SHARD_SUFFIXES for p in path.rglob("*")):
+            return _shard_folder(path, split)
         raise ValueError(
-            f"Dataset folder {str(path)!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}): "
-            "add image files, optionally in one sub-folder per class."
+            f"Dataset folder {str(path)!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) and no parquet or .tar "
+            "shards: add image files, optionally in one sub-folder per class."
         )
     splits = datasets.load_dataset("imagefolder", data_dir=str(path))
     if split not in splits:
@@ -87,6 +90,16 @@ def _image_folder(path: Path, split: str) -> datasets.Dataset:
         # datasets names classes after the split folders when train/ and test/ hold the images directly: no classes
         dataset = dataset.remove_columns("label")
     return dataset
+
+
+def _shard_folder(path: Path, split: str) -> datasets.Dataset:
+    """A folder of parquet or webdataset .tar shards (`hfgen.data.shards`' layouts), read whole by datasets' own
+    builder - the map-style twin of `--streaming` over the same folder."""
+    from .shards import find_shards
+
+    files, _ = find_shards(str(path), split)
+    builder = "webdataset" if files[0].endswith(".tar") else "parquet"
+    return _normalise_columns(datasets.load_dataset(builder, data_files=files, split="train"), str(path))
 
 
 def _normalise_columns(dataset: datasets.Dataset, name: str) -> datasets.Dataset:
