@@ -15,6 +15,7 @@ from ..arguments import (
 )
 from ..evaluation.evaluator import Evaluator, evaluation_results, markdown_table, trained_dataset
 from ..evaluation.judges import JUDGE_HELP, JUDGE_MODEL_HELP, JudgeName, check_judge_model
+from ..evaluation.splits import STREAMING_IMAGES, require_streamable
 from ..families import LikelihoodSettings, family_of_pipeline
 from ..hub.cards import update_card
 from ..loading import load_pipeline
@@ -27,6 +28,17 @@ class EvaluateArguments:
     revision: str | None = field(default=None, metadata={"help": "Hub repo ids: the branch, tag or commit to evaluate."})
     dataset: str | None = field(default=None, metadata={"help": "Dataset to judge against (default: the one it was trained on)."})
     data_dir: str | None = field(default=None, metadata={"help": "Folder with the Fashion-MNIST IDX files."})
+    streaming: bool = field(
+        default=False,
+        metadata={"help": "Read the train (reference) and test (held-out) splits as a seeded sample of their shards (a "
+                          "folder or Hub dataset repo of parquet or .tar shards), without downloading the dataset."},
+    )
+    streaming_images: int = field(
+        default=STREAMING_IMAGES,
+        metadata={"help": "With --streaming: images read of each split at most, whole shards in a seeded order (default "
+                          "10,000: FID-10k's reference size, and MNIST's and CIFAR-10's test splits'; 0.5 GB as floats at "
+                          "64x64 RGB)."},
+    )
     num_samples: int = field(default=2000, metadata={"help": "Images to generate for the sample metrics."})
     batch_size: int = field(default=250, metadata={"help": "Images per pipeline call (and per likelihood batch)."})
     seed: int = field(default=0, metadata={"help": "Seeds sampling, KID subsets and the extractor: same seed, same numbers."})
@@ -60,11 +72,14 @@ class EvaluateArguments:
 
     def __post_init__(self) -> None:
         require_positive(
-            self, "num_samples", "batch_size", "steps", "iwae_samples", "bpd_timesteps", "subset_size", "likelihood_images"
+            self, "num_samples", "batch_size", "steps", "iwae_samples", "bpd_timesteps", "subset_size", "likelihood_images",
+            "streaming_images",
         )
         require_seed(self)
         require_device("device", self.device)
         require_dataset("dataset", self.dataset)
+        if self.streaming and self.dataset is not None:
+            require_streamable(self.dataset)
         require_existing("data_dir", self.data_dir, "folder")
         check_judge_model(self.judge, self.judge_model)
         require_writable("output", self.output, "file")
@@ -90,7 +105,8 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
     pipe = load_pipeline(args.model, args.revision).to(args.device or state.device)
     family = family_of_pipeline(pipe)
     evaluator = Evaluator(
-        dataset, args.data_dir, args.seed, args.subset_size, args.likelihood_images, args.judge, args.judge_model
+        dataset, args.data_dir, args.seed, args.subset_size, args.likelihood_images, args.judge, args.judge_model,
+        streaming_images=args.streaming_images if args.streaming else None,
     )
     evaluation = evaluator.evaluate_pipeline(
         pipe, args.num_samples, args.batch_size, family.sampling_options(pipe, args.scheduler, args.steps),

@@ -5,10 +5,12 @@ from .feature_extractor import FeatureExtractor, FeatureExtractorConfig, load_fe
 from .judges import JUDGES, Judge, load_judge
 from .likelihood import bits_per_dim, log_likelihood
 from .metrics import GenerativeMetrics, precision_recall
+from .splits import EvaluationData
 
 __all__ = [
     "JUDGES",
     "Evaluation",
+    "EvaluationData",
     "Evaluator",
     "FeatureExtractor",
     "FeatureExtractorConfig",

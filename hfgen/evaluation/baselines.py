@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import datasets
 import numpy as np
 import torch
@@ -19,9 +17,10 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity, NearestNeighbors
 
-from ..data import DATASET_NAMES, describe_images, images_to_tensor, load_image_dataset
+from ..data import describe_images, images_to_tensor
 from ..images import postprocess
 from .feature_extractor import class_labels
+from .splits import EvaluationData, evaluation_data
 
 KDE_MAX_FIT_IMAGES = 2000
 """The grid search scores every fold against every other: past a few thousand images it is slow, not better."""
@@ -35,22 +34,14 @@ def images_of(data: datasets.Dataset, name: str) -> torch.Tensor:
     return images_to_tensor(data["image"], info.resolution, info.channels) / 2 + 0.5
 
 
-def real_images(dataset: str, split: str, data_dir: str | None = None) -> torch.Tensor:
+def real_images(dataset: str | EvaluationData, split: str, data_dir: str | None = None) -> torch.Tensor:
     """One split as (N, C, H, W) in [0, 1]."""
-    return images_of(load_image_dataset(dataset, split, data_dir), dataset)
-
-
-def has_test_split(dataset: str) -> bool:
-    """Whether `dataset` has a test split: the built-ins do; a folder needs a test/ sub-folder, a Hub dataset its own."""
-    if dataset in DATASET_NAMES:
-        return True
-    path = Path(dataset).expanduser()
-    names = datasets.get_dataset_split_names("imagefolder", data_dir=str(path)) if path.exists() else datasets.get_dataset_split_names(dataset)
-    return "test" in names
+    data = evaluation_data(dataset, data_dir)
+    return images_of(data.load(split), data.dataset)
 
 
 def evaluation_splits(
-    dataset: str, data_dir: str | None = None, seed: int = 0
+    dataset: str | EvaluationData, data_dir: str | None = None, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, int]:
     """The reference (train) and held-out (test) images, (N, C, H, W) in [0, 1], the test labels (None without
     usable labels) and the grey levels every bits/dim is counted on.
@@ -58,16 +49,17 @@ def evaluation_splits(
     Without a test split, one train image in HELD_OUT_SHARE (seeded) is held out: the floor then stays images the
     reference set does not hold, though the model may have trained on them.
     """
-    train = load_image_dataset(dataset, "train", data_dir)
-    grey_levels = describe_images(train, dataset).grey_levels
-    if has_test_split(dataset):
-        test = load_image_dataset(dataset, "test", data_dir)
-        return images_of(train, dataset), images_of(test, dataset), class_labels(test, dataset), grey_levels
+    data = evaluation_data(dataset, data_dir)
+    train, name = data.load("train"), data.dataset
+    grey_levels = describe_images(train, name).grey_levels
+    if data.has_split("test"):
+        test = data.load("test")
+        return images_of(train, name), images_of(test, name), class_labels(test, name), grey_levels
     held_out = torch.zeros(len(train), dtype=torch.bool)
     held_out[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: len(train) // HELD_OUT_SHARE]] = True
     test = train.select(torch.nonzero(held_out).flatten().tolist())
     train = train.select(torch.nonzero(~held_out).flatten().tolist())
-    return images_of(train, dataset), images_of(test, dataset), class_labels(test, dataset), grey_levels
+    return images_of(train, name), images_of(test, name), class_labels(test, name), grey_levels
 
 
 def noise_images(num: int, shape: tuple[int, int, int], seed: int = 0) -> torch.Tensor:

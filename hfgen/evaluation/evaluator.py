@@ -22,6 +22,7 @@ from .baselines import evaluation_splits, floor_size, reference_samples
 from .judges import JudgeName, load_judge
 from .likelihood import bits_per_dim, bits_per_dim_error, has_likelihood, log_likelihood
 from .metrics import GenerativeMetrics
+from .splits import EvaluationData
 
 COLUMNS = {
     "parameters": "parameters",
@@ -97,7 +98,9 @@ def held_out_bits_per_dim(
 
 class Evaluator:
     """The fixed judge of one dataset: its judge (`load_judge`: by default the classifier on labelled data, else the
-    self-supervised CNN), the train split as reference set, the test split (or a held-out sixth of train).
+    self-supervised CNN), the train split as reference set, the test split (or a held-out sixth of train) - each
+    split read whole, or with `streaming_images` a seeded sample of at most that many rows of its shards
+    (`EvaluationData`), the same for the judge's training as for the reference set.
 
     Every row of one sample count shares one `subset_size` (KID subsets, precision/recall manifolds): by default
     the most that the smallest row allows - half its images (the jackknife's halves), the floor's or the models'.
@@ -112,11 +115,13 @@ class Evaluator:
         likelihood_images: int | None = None,
         judge: JudgeName | None = None,
         judge_model: str | None = None,
+        streaming_images: int | None = None,
     ) -> None:
         self.dataset, self.seed = dataset, seed
-        self.judge = load_judge(judge, dataset, data_dir, model=judge_model).to(PartialState().device)
+        self.data = EvaluationData(dataset, data_dir, streaming_images, seed)
+        self.judge = load_judge(judge, self.data, model=judge_model).to(PartialState().device)
         # (N, C, H, W) in [0, 1] each; (N,) test labels or None; the grid every bits/dim is counted on
-        self.train, self.test, self.test_labels, self.grey_levels = evaluation_splits(dataset, data_dir, seed)
+        self.train, self.test, self.test_labels, self.grey_levels = evaluation_splits(self.data, seed=seed)
         self.subset_size = subset_size
         self.metrics = GenerativeMetrics(self.judge, self.train, seed=seed)
         # The test images every bits/dim is measured on: all of them, or the same seeded random `likelihood_images`
@@ -134,6 +139,12 @@ class Evaluator:
     def judge_info(self) -> dict[str, Any]:
         """What every result says about its judge (`"judge"` in metrics.json, the card, the zoo report)."""
         return self.judge.describe()
+
+    @property
+    def data_info(self) -> dict[str, Any]:
+        """What every result says about the real images (`"data"` in metrics.json): whether they were streamed, and
+        how many were judged against - the reference set (train) and the held-out images (test, or train's sixth)."""
+        return {**self.data.describe(), "reference_images": len(self.train), "held_out_images": len(self.test)}
 
     def evaluate_pipeline(
         self,
@@ -209,6 +220,7 @@ def evaluation_results(model: str, pipe: DiffusionPipeline, evaluator: Evaluator
         "dataset": evaluator.dataset,
         "num_samples": num_samples,
         "seed": evaluator.seed,
+        "data": evaluator.data_info,
         "judge": evaluator.judge_info,
         "metrics": evaluation.metrics,
     }

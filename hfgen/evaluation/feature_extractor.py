@@ -11,7 +11,6 @@ of the zoo is judged by the very same weights.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,7 +25,8 @@ from transformers import PreTrainedConfig, PreTrainedModel, get_scheduler
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from ..data import describe_images, images_to_tensor, load_image_dataset
+from ..data import describe_images, images_to_tensor
+from .splits import EvaluationData, evaluation_data
 
 CACHE_ENV = "HFGEN_FEATURE_EXTRACTORS"
 """Environment variable: the folder of cached extractors (default `$HF_HOME/hfgen/feature-extractors`)."""
@@ -60,6 +60,10 @@ class FeatureExtractorConfig(PreTrainedConfig):
             Accuracy on the dataset's test split, recorded after training (classifiers only).
         objective (`str`, *optional*, defaults to `"classifier"`):
             `"classifier"` (cross-entropy on the labels) or `"contrastive"` (SimCLR's NT-Xent, no labels).
+        streaming_images (`int`, *optional*):
+            Trained on a streamed sample of this many train images (`EvaluationData`); None: on the whole split.
+        streaming_seed (`int`, *optional*):
+            The seed of that sample's shard order.
 
     Example:
     ```py
@@ -83,6 +87,8 @@ class FeatureExtractorConfig(PreTrainedConfig):
         seed: int = 0,
         test_accuracy: float | None = None,
         objective: Objective = "classifier",
+        streaming_images: int | None = None,
+        streaming_seed: int | None = None,
         **kwargs,
     ) -> None:
         self.num_channels = num_channels
@@ -94,6 +100,8 @@ class FeatureExtractorConfig(PreTrainedConfig):
         self.seed = seed
         self.test_accuracy = test_accuracy
         self.objective = objective
+        self.streaming_images = streaming_images
+        self.streaming_seed = streaming_seed
         super().__init__(**kwargs)
 
 
@@ -147,16 +155,17 @@ def class_labels(data: datasets.Dataset, name: str) -> torch.Tensor | None:
     return None if None in labels or len(set(labels)) < 2 else torch.as_tensor(labels)
 
 
-def has_labels(dataset: str, data_dir: str | None = None) -> bool:
+def has_labels(dataset: str | EvaluationData, data_dir: str | None = None) -> bool:
     """Whether the train split of `dataset` has class labels a classifier can learn."""
-    return class_labels(load_image_dataset(dataset, "train", data_dir), dataset) is not None
+    data = evaluation_data(dataset, data_dir)
+    return class_labels(data.load("train"), data.dataset) is not None
 
 
-def _split_tensors(dataset: str, split: str, data_dir: str | None) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+def _split_tensors(data: EvaluationData, split: str) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """(N, C, H, W) in [-1, 1], the (N,) labels (or None) and the class count of one split."""
-    data = load_image_dataset(dataset, split, data_dir)
-    info = describe_images(data, dataset)
-    return images_to_tensor(data["image"], info.resolution, info.channels), class_labels(data, dataset), info.num_classes or 0
+    rows = data.load(split)
+    info = describe_images(rows, data.dataset)
+    return images_to_tensor(rows["image"], info.resolution, info.channels), class_labels(rows, data.dataset), info.num_classes or 0
 
 
 @torch.no_grad()
@@ -210,7 +219,7 @@ def contrastive_loss(model: FeatureExtractor, images: torch.Tensor, generator: t
 
 
 def train_feature_extractor(
-    dataset: str = "digits",
+    dataset: str | EvaluationData = "digits",
     data_dir: str | None = None,
     seed: int = 0,
     steps: int | None = None,
@@ -218,24 +227,27 @@ def train_feature_extractor(
     learning_rate: float = 3e-3,
     objective: Objective = "classifier",
 ) -> FeatureExtractor:
-    """Train the CNN on the train split; same seed, same weights (the global RNG is left untouched).
+    """Train the CNN on the train split (`dataset` read whole, or as `EvaluationData` says); same seed, same
+    weights (the global RNG is left untouched).
 
     `steps` defaults to 800 or one epoch, whichever is more: 800 steps (~34 epochs) for digits, 937 for
     Fashion-MNIST - a judge needs stable features, not the last point of accuracy. `batch_size` defaults to 64 for
     the classifier and 128 images (256 views) for the contrastive objective, whose negatives are the batch's
     other images.
     """
-    images, labels, num_classes = _split_tensors(dataset, "train", data_dir)
+    data = evaluation_data(dataset, data_dir)
+    images, labels, num_classes = _split_tensors(data, "train")
     if objective == "classifier" and labels is None:
         raise ValueError(
-            f"Dataset {dataset!r} has no class labels, so no classifier can judge it: use --judge self_supervised "
+            f"Dataset {data.dataset!r} has no class labels, so no classifier can judge it: use --judge self_supervised "
             "(trained without labels), dinov2 or inception."
         )
     batch_size = min(batch_size or (64 if objective == "classifier" else 128), len(images))
     steps = steps or max(800, len(images) // batch_size)
     config = FeatureExtractorConfig(
-        num_channels=images.shape[1], image_size=images.shape[-1], dataset=dataset, seed=seed, objective=objective,
-        num_classes=num_classes if objective == "classifier" else PROJECTION_SIZE,
+        num_channels=images.shape[1], image_size=images.shape[-1], dataset=data.dataset, seed=seed, objective=objective,
+        num_classes=num_classes if objective == "classifier" else PROJECTION_SIZE, streaming_images=len(images) if data.streaming else None,
+        streaming_seed=data.seed if data.streaming else None,
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -258,21 +270,26 @@ def train_feature_extractor(
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-    if objective == "classifier":
-        test_images, test_labels, _ = _split_tensors(dataset, "test", data_dir)
+    if objective == "classifier" and data.has_split("test"):  # a folder without a test split: no accuracy to record
+        test_images, test_labels, _ = _split_tensors(data, "test")
         model.config.test_accuracy = accuracy(model, test_images, test_labels)
     return model.eval()
 
 
-def cache_dir(dataset: str, seed: int = 0, objective: Objective = "classifier") -> Path:
-    """Where the extractor of `dataset` is cached: `$HFGEN_FEATURE_EXTRACTORS` or `$HF_HOME/hfgen/feature-extractors`."""
+def cache_dir(dataset: str | EvaluationData, seed: int = 0, objective: Objective = "classifier") -> Path:
+    """Where the extractor of `dataset` is cached: `$HFGEN_FEATURE_EXTRACTORS` or `$HF_HOME/hfgen/feature-extractors`,
+    in a folder of its own per streamed sample (`EvaluationData.cache_name`)."""
     root = Path(os.environ.get(CACHE_ENV) or Path(constants.HF_HOME) / "hfgen" / "feature-extractors")
     suffix = "" if objective == "classifier" else f"-{objective}"  # the classifiers' folders predate the objectives
-    return root.expanduser() / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', dataset).strip('_')}{suffix}-seed{seed}"
+    return root.expanduser() / f"{evaluation_data(dataset).cache_name}{suffix}-seed{seed}"
 
 
 def load_feature_extractor(
-    dataset: str = "digits", data_dir: str | None = None, seed: int = 0, path: str | None = None, objective: Objective = "classifier"
+    dataset: str | EvaluationData = "digits",
+    data_dir: str | None = None,
+    seed: int = 0,
+    path: str | None = None,
+    objective: Objective = "classifier",
 ) -> FeatureExtractor:
     """The cached extractor of `dataset` (trained and cached on first use), or the one saved at `path`.
 
@@ -285,8 +302,9 @@ def load_feature_extractor(
         if model.config.objective != objective:
             raise ValueError(f"{path!r} holds a {model.config.objective} extractor, not a {objective} one: pass the matching --judge.")
         return model
-    folder = cache_dir(dataset, seed, objective)
+    data = evaluation_data(dataset, data_dir)
+    folder = cache_dir(data, seed, objective)
     with PartialState().main_process_first():
         if not (folder / "model.safetensors").is_file():
-            train_feature_extractor(dataset, data_dir, seed, objective=objective).save_pretrained(folder, safe_serialization=True)
+            train_feature_extractor(data, seed=seed, objective=objective).save_pretrained(folder, safe_serialization=True)
         return FeatureExtractor.from_pretrained(folder, use_safetensors=True).eval()

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .feature_extractor import FeatureExtractor, has_labels, load_feature_extractor
+from .splits import EvaluationData, evaluation_data
 
 JudgeName = Literal["classifier", "self_supervised", "dinov2", "inception"]
 JUDGES: tuple[str, ...] = get_args(JudgeName)
@@ -120,12 +121,17 @@ class ExtractorJudge(Judge):
     def describe(self) -> dict[str, Any]:
         config = self.extractor.config
         how = "its class labels" if self.is_classifier else "its images without labels (SimCLR contrastive)"
+        # a judge trained on a streamed sample is another judge than the one trained on the whole split: say which
+        streamed = config.streaming_images
+        data = f"{streamed:,} streamed images of {config.dataset}" if streamed else config.dataset
+        sample = f", sample seed {config.streaming_seed}" if streamed else ""
         return {
             "name": self.name,
-            "title": f"hfgen CNN trained on {config.dataset} ({'classifier' if self.is_classifier else 'self-supervised'}, seed {config.seed})",
+            "title": f"hfgen CNN trained on {data} ({'classifier' if self.is_classifier else 'self-supervised'}, seed {config.seed}{sample})",
             "network": f"hfgen FeatureExtractor trained on {how}, {self.num_features}-d penultimate features",
             "dataset": config.dataset,
             "seed": config.seed,
+            **({"streaming_images": streamed, "streaming_seed": config.streaming_seed} if streamed else {}),
             "test_accuracy": config.test_accuracy,
             "preprocessing": f"none: the data's own {config.image_size}x{config.image_size}, mapped to [-1, 1]",
         }
@@ -246,20 +252,26 @@ def check_judge_model(judge: JudgeName | None, model: str | None) -> None:
         raise ValueError(f"--judge_model {model!r} is not a {kind}: pass the {judge or 'default'} judge's {kind}.")
 
 
-def default_judge(dataset: str, data_dir: str | None = None) -> JudgeName:
+def default_judge(dataset: str | EvaluationData, data_dir: str | None = None) -> JudgeName:
     """The classifier where the train split has class labels, else the self-supervised CNN: both offline."""
     return "classifier" if has_labels(dataset, data_dir) else "self_supervised"
 
 
 def load_judge(
-    name: JudgeName | None = None, dataset: str = "digits", data_dir: str | None = None, seed: int = 0, model: str | None = None
+    name: JudgeName | None = None,
+    dataset: str | EvaluationData = "digits",
+    data_dir: str | None = None,
+    seed: int = 0,
+    model: str | None = None,
 ) -> Judge:
     """The judge `name` (default: `default_judge`); `model` is a saved extractor folder (classifier,
-    self_supervised), a Hub id or folder (dinov2, default `DINOV2_MODEL`) or a weights file (inception)."""
-    name = name or default_judge(dataset, data_dir)
+    self_supervised), a Hub id or folder (dinov2, default `DINOV2_MODEL`) or a weights file (inception). The
+    classifier and self_supervised judges are trained on `dataset`'s train split as `EvaluationData` reads it."""
+    data = evaluation_data(dataset, data_dir)
+    name = name or default_judge(data)
     if name in ("classifier", "self_supervised"):
         objective = "classifier" if name == "classifier" else "contrastive"
-        return ExtractorJudge(load_feature_extractor(dataset, data_dir, seed, path=model, objective=objective))
+        return ExtractorJudge(load_feature_extractor(data, seed=seed, path=model, objective=objective))
     if name == "dinov2":
         return DINOv2Judge(model or DINOV2_MODEL)
     if name == "inception":
