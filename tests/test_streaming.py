@@ -220,27 +220,32 @@ def test_a_hub_outage_is_retried_and_one_that_lasts_ends_with_a_checkpoint_and_t
         expected, trained = safetensors_weights(reference), safetensors_weights(out)
         assert expected.keys() == trained.keys() and all((trained[k] - expected[k]).abs().max() <= 1e-6 for k in expected)
 
-    server = HubServer(root, port).__enter__()
-    files = {str(path.relative_to(shards)): path.read_bytes() for path in shards.rglob("*.parquet")}
-    server.create_repo("hfgen-test/digits-shards", files, repo_type="dataset")
-    process = start_mid_run(tmp_path / "outage", server)
-    server.__exit__()
-    time.sleep(2)
-    server = HubServer(root, port).__enter__()  # back within the backoff
-    assert process.wait(timeout=300) == 0
-    assert "retrying in" in process.stderr.read().lower()  # huggingface_hub's backoff for a ranged read, or ours around it
-    assert_like_reference(tmp_path / "outage")
+    server, process = HubServer(root, port).__enter__(), None
+    try:
+        files = {str(path.relative_to(shards)): path.read_bytes() for path in shards.rglob("*.parquet")}
+        server.create_repo("hfgen-test/digits-shards", files, repo_type="dataset")
+        process = start_mid_run(tmp_path / "outage", server)
+        server.__exit__()
+        time.sleep(2)
+        server = HubServer(root, port).__enter__()  # back within the backoff
+        assert process.wait(timeout=300) == 0
+        assert "retrying in" in process.stderr.read().lower()  # huggingface_hub's backoff for a ranged read, or ours around it
+        assert_like_reference(tmp_path / "outage")
 
-    process = start_mid_run(tmp_path / "down", server, "--streaming_retries", "0")
-    server.__exit__()  # for good
-    assert process.wait(timeout=300) == 75
-    last = process.stderr.read().strip().splitlines()[-1]
-    assert last.startswith("hfgen: the data stream failed after step ") and "could not read shard" in last, last
-    step = int(last.split("after step ")[1].split()[0])
-    assert (tmp_path / "down" / "checkpoints" / f"checkpoint-{step}").is_dir() and 5 <= step < 24
-    resume = shlex.split(last.split("resume with: ")[1])
-    assert resume[resume.index("--resume_from_checkpoint") + 1] == "latest"
-    with HubServer(root, port) as server:
+        process = start_mid_run(tmp_path / "down", server, "--streaming_retries", "0")
+        server.__exit__()  # for good
+        assert process.wait(timeout=300) == 75
+        last = process.stderr.read().strip().splitlines()[-1]
+        assert last.startswith("hfgen: the data stream failed after step ") and "could not read shard" in last, last
+        step = int(last.split("after step ")[1].split()[0])
+        assert (tmp_path / "down" / "checkpoints" / f"checkpoint-{step}").is_dir() and 5 <= step < 24
+        resume = shlex.split(last.split("resume with: ")[1])
+        assert resume[resume.index("--resume_from_checkpoint") + 1] == "latest"
+        server = HubServer(root, port).__enter__()
         subprocess.run([sys.executable, "-m", *resume], check=True, capture_output=True,
                        env=subprocess_env(**server.client_env()), timeout=300)  # resume: hfgen train diffusion ...
-    assert_like_reference(tmp_path / "down")
+        assert_like_reference(tmp_path / "down")
+    finally:  # nothing left running when an assertion fails
+        server.__exit__()
+        if process is not None and process.poll() is None:
+            process.kill()
