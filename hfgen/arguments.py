@@ -169,7 +169,7 @@ class DataArguments:
     )
     streaming_shards: int = field(default=2, metadata={"help": "With --streaming: shards held in memory at most."})
     streaming_retries: int = field(
-        default=5, metadata={"help": "With --streaming: tries again after a failed Hub read, waiting 1, 2, 4, ... s."}
+        default=3, metadata={"help": "With --streaming: tries again after a failed Hub read, waiting 1, 2, 4, ... s."}
     )
     skip_bad_samples: bool = field(
         default=False,

@@ -15,7 +15,7 @@ from PIL import Image
 
 from hfgen.data import describe_images, image_transform, images_to_tensor, load_image_dataset
 from hfgen.data.builtin import DIGITS_TEST_SIZE, FASHION_MNIST_DIRS, FASHION_MNIST_FILES, load_fashion_mnist
-from hfgen.data.sources import _normalise_columns
+from hfgen.data.sources import normalise_columns
 
 
 def test_digits_split_is_fixed_and_grey_levels_invertible():
@@ -137,7 +137,7 @@ def test_hub_style_columns_are_normalised():
     features = datasets.Features({"img": datasets.Image(), "fine_label": datasets.ClassLabel(names=["a", "b"]), "id": datasets.Value("int32")})
     image = Image.fromarray(np.zeros((4, 4), dtype=np.uint8))
     dataset = datasets.Dataset.from_dict({"img": [image], "fine_label": [1], "id": [7]}, features=features)
-    normalised = _normalise_columns(dataset, "owner/name")
+    normalised = normalise_columns(dataset, "owner/name")
     assert normalised.column_names == ["image", "label"] and normalised[0]["label"] == 1
     with pytest.raises(ValueError, match="no image column"):
-        _normalise_columns(dataset.remove_columns("img"), "owner/name")
+        normalise_columns(dataset.remove_columns("img"), "owner/name")

@@ -119,6 +119,16 @@ def test_a_corrupt_shard_is_one_line_naming_it(shards, tmp_path, capsys):
     assert len(err) == 1 and "train-00002-of-00004.parquet is not a readable parquet file" in err[0], err
 
 
+def test_streamed_columns_are_named_as_when_read_whole(tmp_path):
+    """A Hub dataset's image column may be `img`: streamed, as read whole, it becomes `image`; extra columns go."""
+    renamed = load_image_dataset("digits", "train").rename_column("image", "img").add_column("extra", list(range(1497)))
+    for index in range(2):
+        renamed.shard(2, index, contiguous=True).to_parquet(str(tmp_path / f"train-{index:05d}-of-00002.parquet"))
+    streamed = StreamedImages(str(tmp_path))
+    assert streamed.features == load_image_dataset(str(tmp_path)).features == load_image_dataset("digits").features
+    assert list(streamed[[0, 1000]]) == ["image", "label"] and list(streamed.sample(10).features) == ["image", "label"]
+
+
 def take(stream, n):
     return list(itertools.islice(stream, n))
 

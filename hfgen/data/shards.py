@@ -31,6 +31,8 @@ from datasets.packaged_modules.webdataset.webdataset import IMAGE_EXTENSIONS, We
 from datasets.table import InMemoryTable
 from huggingface_hub import HfFileSystem
 
+from .sources import normalise_columns
+
 logger = logging.getLogger(__name__)
 
 SHARD_FORMATS = ("parquet", "tar")
@@ -97,13 +99,14 @@ class StreamedImages:
     `dataset[indices]`, `with_transform`), loading each shard when a row of it is asked for."""
 
     def __init__(
-        self, source: str, split: str = "train", max_shards: int = 2, retries: int = 5, skip_bad_samples: bool = False
+        self, source: str, split: str = "train", max_shards: int = 2, retries: int = 3, skip_bad_samples: bool = False
     ) -> None:
         self.source, self.split, self.max_shards = source, split, max_shards
         self.retries, self.skip_bad_samples = retries, skip_bad_samples
         self.files, self.filesystem = find_shards(source, split)
         self.is_tar = self.files[0].endswith(".tar")
-        self.shard_sizes, self.features = self._tar_layout() if self.is_tar else self._parquet_layout()
+        self.shard_sizes, features = self._tar_layout() if self.is_tar else self._parquet_layout()
+        self.features = normalise_columns(datasets.Dataset.from_dict({k: [] for k in features}, features), source).features
         self.starts = np.cumsum([0, *self.shard_sizes])
         self.transform: Callable[[dict], dict] | None = None
         self._loaded: OrderedDict[int, datasets.Dataset] = OrderedDict()
@@ -112,7 +115,7 @@ class StreamedImages:
 
     def _parquet_layout(self) -> tuple[list[int], datasets.Features]:
         """Each shard's row count and the features, from the shards' footers only."""
-        metadata = [self._fetch(index, pq.read_metadata) for index in range(len(self.files))]
+        metadata = [self._fetch(index, pq.read_metadata, whole=False) for index in range(len(self.files))]
         return [m.num_rows for m in metadata], datasets.Features.from_arrow_schema(metadata[0].schema.to_arrow_schema())
 
     def _tar_layout(self) -> tuple[list[int], datasets.Features]:
@@ -121,17 +124,24 @@ class StreamedImages:
                  for index in range(len(self.files))]
         return sizes, self._fetch(0, lambda file: _tar_table(tarfile.open(fileobj=file), self.files[0], limit=1)[1])
 
-    def _fetch(self, index: int, read: Callable[[io.IOBase], object]) -> object:
-        """`read(file)` of shard `index`; Hub reads retried with exponential backoff, then `ShardUnavailable`."""
-        if self.filesystem is None:
-            with open(self.files[index], "rb") as file:
-                return self._parse(index, read, file)
+    def _fetch(self, index: int, read: Callable[[io.IOBase], object], whole: bool = True) -> object:
+        """`read(file)` of shard `index`: a Hub shard `whole` (one download, then parsed) or through ranged reads (a
+        parquet footer), retried with exponential backoff, then `ShardUnavailable`; a parse error is a `CorruptShard`."""
         for attempt in range(self.retries + 1):
             try:
-                with self.filesystem.open(self.files[index], "rb", block_size=0) as remote:
-                    contents = io.BytesIO(remote.read())  # whole, then parsed: a parse error is not a network error
-                break
+                if self.filesystem is None:
+                    with open(self.files[index], "rb") as file:
+                        return read(file)
+                with self.filesystem.open(self.files[index], "rb", block_size=0 if whole else None) as remote:
+                    return read(io.BytesIO(remote.read()) if whole else remote)
+            except (pa.ArrowException, tarfile.TarError, EOFError) as error:
+                raise CorruptShard(
+                    f"shard {self.files[index]} is not a readable {'tar' if self.is_tar else 'parquet'} file ({error}): "
+                    "replace or remove it"
+                ) from None
             except Exception as error:  # the HTTP client's connection and 5xx errors
+                if self.filesystem is None:
+                    raise
                 if attempt == self.retries:
                     raise ShardUnavailable(
                         f"could not read shard {self.files[index]} after {self.retries + 1} tries ({error})"
@@ -140,16 +150,6 @@ class StreamedImages:
                 logger.warning("reading shard %s failed (%s); retrying in %d s", self.files[index], error, delay)
                 self.filesystem.invalidate_cache()
                 time.sleep(delay)
-        return self._parse(index, read, contents)
-
-    def _parse(self, index: int, read: Callable[[io.IOBase], object], file: io.IOBase) -> object:
-        try:
-            return read(file)
-        except (pa.ArrowException, tarfile.TarError, OSError, EOFError) as error:
-            raise CorruptShard(
-                f"shard {self.files[index]} is not a readable {'tar' if self.is_tar else 'parquet'} file ({error}): "
-                "replace or remove it"
-            ) from None
 
     def __len__(self) -> int:
         return int(self.starts[-1])
@@ -170,29 +170,33 @@ class StreamedImages:
         return self.with_transform(None)
 
     def shard(self, index: int) -> datasets.Dataset:
-        """Shard `index` as a Dataset in memory, its images checked; the least recently used one goes when more than
-        `max_shards` are."""
+        """Shard `index` as a Dataset in memory (with `skip_bad_samples`, its images checked); the least recently
+        used one goes when more than `max_shards` are."""
         if index in self._loaded:
             self._loaded.move_to_end(index)
             return self._loaded[index]
         shard = self._read(index)
-        self._bad_rows[index] = self._undecodable_rows(index, shard)
+        if self.skip_bad_samples:  # each image decoded once more, here: only when asked for
+            self._bad_rows[index] = self._undecodable_rows(index, shard)
         self._loaded[index] = shard
         while len(self._loaded) > self.max_shards:
             self._loaded.popitem(last=False)
         return shard
 
     def _read(self, index: int) -> datasets.Dataset:
+        """Shard `index` with `load_image_dataset`'s columns: `image` (and `label` when it is a ClassLabel)."""
         if self.is_tar:
             columns, features = self._fetch(index, lambda file: _tar_table(tarfile.open(fileobj=file), self.files[index]))
             return datasets.Dataset.from_dict(columns, features=features)
-        return datasets.Dataset(InMemoryTable(self._fetch(index, pq.read_table)))  # features from the schema's metadata
+        table = self._fetch(index, pq.read_table)
+        return normalise_columns(datasets.Dataset(InMemoryTable(table)), self.source)  # features from the schema's metadata
 
-    def _undecodable_rows(self, index: int, shard: datasets.Dataset) -> list[int]:
-        """The rows of `shard` whose image does not decode: a `CorruptSample` for the first, or with
-        `skip_bad_samples` all of them, logged."""
+    def _undecodable_rows(self, index: int, shard: datasets.Dataset, rows: Sequence[int] | None = None) -> list[int]:
+        """The rows of shard `index` (`shard`, or its `rows` selected) whose image does not decode: a `CorruptSample`
+        for the first, or with `skip_bad_samples` all of them, logged."""
         bad = []
-        for row, value in enumerate(shard.cast_column("image", datasets.Image(decode=False))["image"]):
+        values = shard.cast_column("image", datasets.Image(decode=False))["image"]
+        for row, value in zip(rows if rows is not None else range(len(shard)), values):
             try:
                 datasets.Image().decode_example(value)
             except Exception as error:  # PIL's UnidentifiedImageError, truncated files, ...
@@ -224,6 +228,8 @@ class StreamedImages:
 
     def readable(self, indices: Sequence[int]) -> list[int]:
         """`indices` without the rows skipped as unreadable (`skip_bad_samples`), loading their shards."""
+        if not self.skip_bad_samples:
+            return list(indices)
         shards = np.searchsorted(self.starts, indices, side="right") - 1
         for shard in dict.fromkeys(shards.tolist()):
             self.shard(shard)
@@ -238,7 +244,14 @@ class StreamedImages:
         batch: dict[str, list] = {name: [None] * len(indices) for name in self.features}
         for shard in dict.fromkeys(shards.tolist()):  # in order of first use
             where = np.flatnonzero(shards == shard)
-            part = self.shard(shard)[(indices[where] - self.starts[shard]).tolist()]
+            rows = (indices[where] - self.starts[shard]).tolist()
+            try:
+                part = self.shard(shard)[rows]
+            except DataStreamError:
+                raise
+            except Exception:  # an image that does not decode: find it and name it
+                self._undecodable_rows(shard, self.shard(shard).select(rows), rows)
+                raise
             for name, values in part.items():
                 for position, value in zip(where, values):
                     batch[name][position] = value

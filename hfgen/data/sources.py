@@ -46,9 +46,9 @@ def load_image_dataset(
         return load_photos(name, split)
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")):
-        return _normalise_columns(_image_folder(path, split), name)
+        return normalise_columns(_image_folder(path, split), name)
     if "/" in name:
-        return _normalise_columns(datasets.load_dataset(name, split=split), name)
+        return normalise_columns(datasets.load_dataset(name, split=split), name)
     raise ValueError(
         f"Unknown dataset {name!r}: use one of {', '.join(DATASET_NAMES)}, a folder of images, "
         "or a Hub dataset id such as 'owner/name'."
@@ -63,7 +63,7 @@ def _fashion_mnist(split: str, data_dir: str | os.PathLike | None) -> datasets.D
         if data_dir is not None or huggingface_hub.is_offline_mode():  # HF_HUB_OFFLINE: no Hub, no ~23 s of retries
             raise
         try:
-            return _normalise_columns(datasets.load_dataset(FASHION_MNIST_HUB_ID, split=split), "fashion_mnist")
+            return normalise_columns(datasets.load_dataset(FASHION_MNIST_HUB_ID, split=split), "fashion_mnist")
         except Exception:  # offline or Hub unreachable: the local-files error says how to fix it
             raise missing from None
 
@@ -99,10 +99,10 @@ def _shard_folder(path: Path, split: str) -> datasets.Dataset:
 
     files, _ = find_shards(str(path), split)
     builder = "webdataset" if files[0].endswith(".tar") else "parquet"
-    return _normalise_columns(datasets.load_dataset(builder, data_files=files, split="train"), str(path))
+    return normalise_columns(datasets.load_dataset(builder, data_files=files, split="train"), str(path))
 
 
-def _normalise_columns(dataset: datasets.Dataset, name: str) -> datasets.Dataset:
+def normalise_columns(dataset: datasets.Dataset, name: str) -> datasets.Dataset:
     """Rename the first Image column to `image` and the first ClassLabel column to `label`; drop the rest."""
     features = dataset.features
     image_columns = [c for c, f in features.items() if isinstance(f, datasets.Image)]
