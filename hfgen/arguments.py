@@ -109,6 +109,15 @@ def require_dataset(name: str, dataset: str | None) -> None:
         raise FileNotFoundError(f"--{name} folder {dataset!r} does not exist: pass an existing folder of images.")
 
 
+
+def require_streamable(dataset: str) -> None:
+    """--streaming reads shards: a built-in dataset has none (and is read whole, in seconds)."""
+    if dataset in BUILTIN_DATASETS:
+        raise ValueError(
+            f"--streaming reads shards, and {dataset!r} is built in (read whole, in seconds): drop "
+            "--streaming, or pass a folder or Hub dataset repo of parquet or .tar shards."
+        )
+
 def require_model(name: str, model: str | None) -> None:
     """A model folder or a Hub repo id: a path that is missing or a file is refused before any work starts."""
     if model is None:
@@ -183,11 +192,8 @@ class DataArguments:
         require_non_negative(self, "streaming_retries")
         if self.channels not in (None, 1, 3):
             raise ValueError(f"--channels must be 1 or 3, got {self.channels}.")
-        if self.streaming and self.dataset in BUILTIN_DATASETS:
-            raise ValueError(
-                f"--streaming reads shards, and {self.dataset!r} is built in (read whole, in seconds): drop "
-                "--streaming, or pass a folder or Hub dataset repo of parquet or .tar shards."
-            )
+        if self.streaming:
+            require_streamable(self.dataset)
 
     def load_images(self, split: str = "train") -> datasets.Dataset | StreamedImages:
         """The `split` to train on: a `datasets.Dataset`, or with --streaming its parquet shards read as training goes."""

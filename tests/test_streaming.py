@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -20,10 +21,12 @@ import pytest
 
 from helpers import free_port, kill_mid_run_and_resume, logged_sample_ids, safetensors_weights, subprocess_env
 
+from hfgen.arguments import TrainingArguments
 from hfgen.cli import main
-from hfgen.data import load_image_dataset
+from hfgen.data import image_transform, load_image_dataset
 from hfgen.data.shards import StreamedImages
 from hfgen.training.batches import ShardedEpochBatches
+from hfgen.training.trainer import train_loader
 
 SHARDS = 4
 TINY_DIFFUSION = ("--block_out_channels", "16", "16", "32", "--train_batch_size", "16", "--num_grid_images", "4",
@@ -127,6 +130,19 @@ def test_streamed_columns_are_named_as_when_read_whole(tmp_path):
     streamed = StreamedImages(str(tmp_path))
     assert streamed.features == load_image_dataset(str(tmp_path)).features == load_image_dataset("digits").features
     assert list(streamed[[0, 1000]]) == ["image", "label"] and list(streamed.sample(10).features) == ["image", "label"]
+
+
+def test_the_next_shard_is_read_once_in_the_background_while_the_current_one_trains(shards, tmp_path, monkeypatch):
+    reads = []
+    read = StreamedImages._read
+    monkeypatch.setattr(StreamedImages, "_read", lambda self, index: (reads.append((index, threading.current_thread().name)), read(self, index))[1])
+    streamed = StreamedImages(str(shards)).with_transform(image_transform(8, 1))
+    loader = train_loader(streamed, TrainingArguments(output_dir=str(tmp_path), train_batch_size=32))
+    epoch = list(itertools.islice(loader, 1497 // 32))
+    assert sorted(index for index, _ in reads[:SHARDS]) == list(range(SHARDS))  # each shard once an epoch, none twice
+    assert len(reads) <= SHARDS + 1  # and, near the end, the next epoch's first shard
+    assert all(thread.startswith("hfgen-shard-prefetch") for _, thread in reads[1:])  # all but the first, ahead
+    assert len({i for micro in epoch for i in micro.indices}) == len(epoch) * 32
 
 
 def take(stream, n):

@@ -11,11 +11,12 @@ from typing import Any, Literal
 from accelerate import PartialState
 
 from ..arguments import (
-    ArgumentParser, require_dataset, require_device, require_existing, require_positive, require_seed, require_writable,
+    ArgumentParser, require_dataset, require_device, require_existing, require_positive, require_seed, require_streamable,
+    require_writable,
 )
 from ..evaluation.evaluator import Evaluator, evaluation_results, markdown_table, trained_dataset
 from ..evaluation.judges import JUDGE_HELP, JUDGE_MODEL_HELP, JudgeName, check_judge_model
-from ..evaluation.splits import STREAMING_IMAGES, require_streamable
+from ..evaluation.splits import STREAMING_IMAGES
 from ..families import LikelihoodSettings, family_of_pipeline
 from ..hub.cards import update_card
 from ..loading import load_pipeline

@@ -13,13 +13,13 @@ decode a `CorruptSample` naming its shard and row - or, with `skip_bad_samples`,
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import io
 import logging
 import tarfile
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -109,9 +109,11 @@ class StreamedImages:
         self.features = normalise_columns(datasets.Dataset.from_dict({k: [] for k in features}, features), source).features
         self.starts = np.cumsum([0, *self.shard_sizes])
         self.transform: Callable[[dict], dict] | None = None
+        self.typical_shard_rows = int(np.median(self.shard_sizes))
         self._loaded: OrderedDict[int, datasets.Dataset] = OrderedDict()
+        self._pending: dict[int, Future] = {}  # shards being read in the background (`prefetch`)
+        self._prefetcher: ThreadPoolExecutor | None = None
         self._bad_rows: dict[int, list[int]] = {}  # shard -> its rows whose image does not decode
-        self.skipped = 0
 
     def _parquet_layout(self) -> tuple[list[int], datasets.Features]:
         """Each shard's row count and the features, from the shards' footers only."""
@@ -162,12 +164,26 @@ class StreamedImages:
         return {"type": "custom", "format_kwargs": {"transform": self.transform}}
 
     def with_transform(self, transform: Callable[[dict], dict]) -> StreamedImages:
-        view = copy.copy(self)
-        view.transform = transform
+        view = object.__new__(StreamedImages)  # not copy.copy, which goes through __getstate__
+        view.__dict__.update(self.__dict__, transform=transform)  # the same shards held and on their way
         return view
 
     def with_format(self, type: None = None) -> StreamedImages:
         return self.with_transform(None)
+
+    def __getstate__(self) -> dict:
+        """For DataLoader workers: each starts with no thread and no shard on its way (it prefetches its own)."""
+        return self.__dict__ | {"_pending": {}, "_prefetcher": None}
+
+    def prefetch(self, row: int) -> None:
+        """Start reading the shard of global `row` in a background thread, unless it is held or on its way, so its
+        download overlaps training. Memory: `max_shards` held plus this one."""
+        index = int(np.searchsorted(self.starts, row, side="right") - 1)
+        if index in self._loaded or index in self._pending:
+            return
+        if self._prefetcher is None:
+            self._prefetcher = ThreadPoolExecutor(1, thread_name_prefix="hfgen-shard-prefetch")
+        self._pending[index] = self._prefetcher.submit(self._read, index)
 
     def shard(self, index: int) -> datasets.Dataset:
         """Shard `index` as a Dataset in memory (with `skip_bad_samples`, its images checked); the least recently
@@ -175,7 +191,8 @@ class StreamedImages:
         if index in self._loaded:
             self._loaded.move_to_end(index)
             return self._loaded[index]
-        shard = self._read(index)
+        pending = self._pending.pop(index, None)
+        shard = pending.result() if pending is not None else self._read(index)  # its errors raised here, in the stream
         if self.skip_bad_samples:  # each image decoded once more, here: only when asked for
             self._bad_rows[index] = self._undecodable_rows(index, shard)
         self._loaded[index] = shard
@@ -207,7 +224,6 @@ class StreamedImages:
                     ) from None
                 bad.append(row)
                 logger.warning("skipped %s: not a readable image (%s)", where, error)
-        self.skipped += len(bad)
         return bad
 
     def sample(self, num_rows: int, seed: int = 0) -> datasets.Dataset:

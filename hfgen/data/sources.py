@@ -71,9 +71,9 @@ def _fashion_mnist(split: str, data_dir: str | os.PathLike | None) -> datasets.D
 def _image_folder(path: Path, split: str) -> datasets.Dataset:
     if not path.is_dir():
         raise FileNotFoundError(f"Dataset folder {str(path)!r} does not exist: pass an existing folder of images.")
+    if is_shard_folder(path):
+        return _shard_folder(path, split)
     if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*") if p.is_file()):
-        if any(p.suffix in SHARD_SUFFIXES for p in path.rglob("*")):
-            return _shard_folder(path, split)
         raise ValueError(
             f"Dataset folder {str(path)!r} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) and no parquet or .tar "
             "shards: add image files, optionally in one sub-folder per class."
@@ -90,6 +90,12 @@ def _image_folder(path: Path, split: str) -> datasets.Dataset:
         # datasets names classes after the split folders when train/ and test/ hold the images directly: no classes
         dataset = dataset.remove_columns("label")
     return dataset
+
+
+def is_shard_folder(path: Path) -> bool:
+    """A folder of parquet or webdataset .tar shards and no image files: read by datasets' builder of that format."""
+    files = [p.suffix.lower() for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
+    return any(suffix in SHARD_SUFFIXES for suffix in files) and not any(suffix in IMAGE_SUFFIXES for suffix in files)
 
 
 def _shard_folder(path: Path, split: str) -> datasets.Dataset:

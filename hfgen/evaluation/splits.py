@@ -11,23 +11,15 @@ from typing import Any
 
 import datasets
 
+from ..arguments import require_streamable
 from ..data import DATASET_NAMES, load_image_dataset
 from ..data.shards import StreamedImages, find_shards
+from ..data.sources import is_shard_folder
 
 STREAMING_IMAGES = 10_000
 """Images read of each split with streaming by default: FID-10k's reference size, and that of the test splits of
 MNIST and CIFAR-10 - enough that a reference set's own sampling error is small beside a model's, while the
 evaluator's float copy stays modest (10,000 64x64 RGB images: 0.5 GB)."""
-
-
-def require_streamable(dataset: str) -> None:
-    """Streaming reads shards: refuse a built-in dataset, which has none (and is read whole in seconds). The words
-    of `DataArguments`' check of `hfgen train --streaming`."""
-    if dataset in DATASET_NAMES:
-        raise ValueError(
-            f"--streaming reads shards, and {dataset!r} is built in (read whole, in seconds): drop "
-            "--streaming, or pass a folder or Hub dataset repo of parquet or .tar shards."
-        )
 
 
 @dataclass
@@ -88,7 +80,7 @@ class EvaluationData:
     def has_split(self, split: str) -> bool:
         """Whether the dataset has `split`: the built-ins have both; a folder needs a sub-folder of it, a Hub dataset
         its own, and streamed, shards of it."""
-        if self.streaming:
+        if self.streaming or is_shard_folder(Path(self.dataset).expanduser()):
             try:
                 find_shards(self.dataset, split)
             except ValueError:  # no shards of this split (an unreadable source raises FileNotFoundError, kept)

@@ -50,6 +50,7 @@ class ShardedEpochBatches(Sampler[list[int]]):
         self.num_processes, self.process_index = num_processes, process_index
         self.samples_per_epoch = num_examples // global_batch * global_batch
         self.shard_sizes = list(shard_sizes) if shard_sizes is not None else None
+        self._order: tuple[int, torch.Tensor] | None = None  # the last epoch's order, (epoch, order)
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """(num_examples,) the dataset indices of epoch `epoch`, in stream order."""
@@ -63,6 +64,16 @@ class ShardedEpochBatches(Sampler[list[int]]):
             parts.append(starts[shard] + torch.randperm(self.shard_sizes[shard], generator=rows))
         return torch.cat(parts)
 
+    def _cached_order(self, epoch: int) -> torch.Tensor:
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, self.epoch_order(epoch))
+        return self._order[1]
+
+    def dataset_index(self, position: int) -> int:
+        """The dataset index of stream position `position` (counting from the first sample of the run)."""
+        epoch, offset = divmod(position, self.samples_per_epoch)
+        return int(self._cached_order(epoch)[offset])
+
     def __iter__(self) -> Iterator[list[int]]:
         for indices, _ in self.positioned():
             yield indices
@@ -70,14 +81,10 @@ class ShardedEpochBatches(Sampler[list[int]]):
     def positioned(self) -> Iterator[tuple[list[int], int]]:
         """Each micro-batch with the stream index of its first sample (its samples are consecutive in the stream)."""
         per_micro_step = self.batch_size * self.num_processes
-        epoch, order = -1, None
         for micro_step in range(self.start, 2**62):
             first = micro_step * per_micro_step + self.process_index * self.batch_size
-            sample_epoch, offset = divmod(first, self.samples_per_epoch)
-            if sample_epoch != epoch:
-                epoch = sample_epoch
-                order = self.epoch_order(epoch)
-            yield order[offset : offset + self.batch_size].tolist(), first
+            epoch, offset = divmod(first, self.samples_per_epoch)
+            yield self._cached_order(epoch)[offset : offset + self.batch_size].tolist(), first
 
 
 class MicroBatch(NamedTuple):
@@ -92,10 +99,14 @@ class MicroBatch(NamedTuple):
 class SeededRows(Dataset):
     """`dataset[indices]` for a `positioned()` stream, as a `MicroBatch`. A custom transform also gets
     `ROW_GENERATORS`: one numpy generator per sample, seeded by (seed, the sample's stream index), so random crops and
-    flips are a function of the run's seed and the sample - never of a process's RNG - and resume exactly."""
+    flips are a function of the run's seed and the sample - never of a process's RNG - and resume exactly.
 
-    def __init__(self, dataset: datasets.Dataset, seed: int) -> None:
-        self.dataset, self.seed = dataset, seed
+    A streamed dataset (`hfgen.data.shards`) is told, with each micro-batch, the row one shard further down the
+    stream (`batches`), so it fetches the next shard in the background while the current one trains.
+    """
+
+    def __init__(self, dataset: datasets.Dataset, seed: int, batches: ShardedEpochBatches | None = None) -> None:
+        self.dataset, self.seed, self.batches = dataset, seed, batches
         form = dataset.format
         self.transform = form["format_kwargs"].get("transform") if form["type"] == "custom" else None
         self.rows = dataset.with_format(None)  # the raw rows the transform is applied to, here with the generators
@@ -105,8 +116,10 @@ class SeededRows(Dataset):
 
     def __getitem__(self, key: tuple[list[int], int]) -> MicroBatch:
         indices, first = key
-        if hasattr(self.dataset, "readable"):  # a streamed dataset drops the images skipped as unreadable
+        if hasattr(self.dataset, "readable"):  # a streamed dataset: drop the images skipped as unreadable, prefetch
             indices = self.dataset.readable(indices)
+            if self.batches is not None:
+                self.dataset.prefetch(self.batches.dataset_index(first + self.dataset.typical_shard_rows))
         if self.transform is None:
             return MicroBatch(first, indices, self.dataset[indices])
         generators = sample_numpy_generators(self.seed, range(first, first + len(indices)), AUGMENTATION)

@@ -516,7 +516,7 @@ def train_loader(
     # batch_size=None: each sampled index list is fetched in one `dataset[indices]` call (batched transform), with
     # per-sample generators for random augmentations (`SeededRows`).
     return DataLoader(
-        SeededRows(dataset, args.seed), sampler=batches.positioned(), batch_size=None, num_workers=args.dataloader_num_workers,
+        SeededRows(dataset, args.seed, batches), sampler=batches.positioned(), batch_size=None, num_workers=args.dataloader_num_workers,
         generator=torch.Generator(),  # keeps the global RNG untouched when iterators are created
     )
 
