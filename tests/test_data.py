@@ -15,7 +15,7 @@ from PIL import Image
 
 from hfgen.data import describe_images, image_transform, images_to_tensor, load_image_dataset
 from hfgen.data.builtin import DIGITS_TEST_SIZE, FASHION_MNIST_DIRS, FASHION_MNIST_FILES, load_fashion_mnist
-from hfgen.data.sources import normalise_columns
+from hfgen.data.columns import normalise_columns
 
 
 def test_digits_split_is_fixed_and_grey_levels_invertible():

@@ -31,7 +31,7 @@ from datasets.packaged_modules.webdataset.webdataset import IMAGE_EXTENSIONS, We
 from datasets.table import InMemoryTable
 from huggingface_hub import HfFileSystem
 
-from .sources import normalise_columns
+from .columns import normalise_columns
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,8 @@ import datasets
 import huggingface_hub
 
 from .builtin import DIGITS_GREY_LEVELS, PHOTOS, load_digits, load_fashion_mnist, load_photos
+from .columns import normalise_columns
+from .shards import find_shards
 
 DATASET_NAMES = ("digits", "fashion_mnist", *PHOTOS)
 FASHION_MNIST_HUB_ID = "zalando-datasets/fashion_mnist"
@@ -101,26 +103,9 @@ def is_shard_folder(path: Path) -> bool:
 def _shard_folder(path: Path, split: str) -> datasets.Dataset:
     """A folder of parquet or webdataset .tar shards (`hfgen.data.shards`' layouts), read whole by datasets' own
     builder - the map-style twin of `--streaming` over the same folder."""
-    from .shards import find_shards
-
     files, _ = find_shards(str(path), split)
     builder = "webdataset" if files[0].endswith(".tar") else "parquet"
     return normalise_columns(datasets.load_dataset(builder, data_files=files, split="train"), str(path))
-
-
-def normalise_columns(dataset: datasets.Dataset, name: str) -> datasets.Dataset:
-    """Rename the first Image column to `image` and the first ClassLabel column to `label`; drop the rest."""
-    features = dataset.features
-    image_columns = [c for c, f in features.items() if isinstance(f, datasets.Image)]
-    if not image_columns:
-        raise ValueError(
-            f"Dataset {name!r} has no image column (columns: {', '.join(features)}): "
-            "use a dataset whose features include datasets.Image()."
-        )
-    label_columns = [c for c, f in features.items() if isinstance(f, datasets.ClassLabel)]
-    keep = {image_columns[0]: "image"} | ({label_columns[0]: "label"} if label_columns else {})
-    dataset = dataset.remove_columns([c for c in features if c not in keep])
-    return dataset.rename_columns({old: new for old, new in keep.items() if old != new})
 
 
 def describe_images(
