@@ -197,24 +197,28 @@ def test_streaming_bad_input_is_one_line(argv, message, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_streaming_from_a_hub_dataset_repo(shards, hub_client, tmp_path):
-    """The shards, in push_to_hub's layout, uploaded to a dataset repo of the local Hub server; then train with
-    `--dataset owner/name --streaming`, reading them through `HfFileSystem`. (datasets' own `push_to_hub` uploads
-    through a temporary file that this server reads after it is gone, hence `upload_folder`.)"""
+    """The shards, in push_to_hub's layout, uploaded to a dataset repo of the local Hub server, and webdataset tars to
+    another; then train with `--dataset owner/name --streaming` on each, reading them through `HfFileSystem`.
+    (datasets' own `push_to_hub` uploads through a temporary file that this server reads after it is gone, hence
+    `upload_folder`.)"""
+    write_tar_shards(tmp_path / "tars", load_image_dataset("digits", "train"), 3)
     code, _, stderr = hub_client.run(f"""
 from huggingface_hub import HfApi, get_session, hf_hub_url
 api = HfApi()
-api.create_repo("hfgen-test/digits-shards", repo_type="dataset", exist_ok=True)
-api.upload_folder(folder_path={str(shards)!r}, repo_id="hfgen-test/digits-shards", repo_type="dataset")
+for name, folder in (("digits-shards", {str(shards)!r}), ("digits-tars", {str(tmp_path / "tars")!r})):
+    api.create_repo(f"hfgen-test/{{name}}", repo_type="dataset", exist_ok=True)
+    api.upload_folder(folder_path=folder, repo_id=f"hfgen-test/{{name}}", repo_type="dataset")
 url = hf_hub_url("hfgen-test/digits-shards", "data/train-00000-of-00004.parquet", repo_type="dataset")
 head, tail = (get_session().get(url, headers={{"Range": r}}) for r in ("bytes=0-3", "bytes=-4"))
 assert (head.status_code, head.content, tail.content) == (206, b"PAR1", b"PAR1"), (head.status_code, head.headers)
 """)  # a ranged read, as the Hub answers it: parquet starts and ends with its magic bytes
     assert code == 0, stderr[-3000:]
-    out = tmp_path / "out"
-    code, _, stderr = hub_client.cli("train", "diffusion", "--dataset", "hfgen-test/digits-shards", "--streaming",
-                                     "--output_dir", out, *TINY_DIFFUSION, "--max_steps", "3")
-    assert code == 0, stderr[-3000:]
-    assert (out / "model_index.json").is_file()
+    for name in ("digits-shards", "digits-tars"):
+        out = tmp_path / name
+        code, _, stderr = hub_client.cli("train", "diffusion", "--dataset", f"hfgen-test/{name}", "--streaming",
+                                         "--output_dir", out, *TINY_DIFFUSION, "--max_steps", "3")
+        assert code == 0, stderr[-3000:]
+        assert (out / "model_index.json").is_file()
 
 
 @pytest.mark.slow

@@ -146,7 +146,8 @@ class StreamedImages:
                     raise
                 if attempt == self.retries:
                     raise ShardUnavailable(
-                        f"could not read shard {self.files[index]} after {self.retries + 1} tries ({error})"
+                        f"could not read shard {self.files[index]} after {self.retries + 1} "
+                        f"{'try' if self.retries == 0 else 'tries'} ({error})"
                     ) from None
                 delay = 2**attempt
                 logger.warning("reading shard %s failed (%s); retrying in %d s", self.files[index], error, delay)
