@@ -8,6 +8,7 @@ import io
 import itertools
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -19,7 +20,7 @@ import datasets
 import numpy as np
 import pytest
 
-from helpers import free_port, kill_mid_run_and_resume, logged_sample_ids, safetensors_weights, subprocess_env
+from helpers import free_port, logged_sample_ids, safetensors_weights, subprocess_env
 
 from hfgen.arguments import TrainingArguments
 from hfgen.cli import main
@@ -165,13 +166,32 @@ def test_the_shardwise_order_covers_every_sample_once_an_epoch_reads_a_shard_at_
     assert [a + b for (a, _), (b, _) in zip(take(ranks[0], 30), take(ranks[1], 30))] == [i for i, _ in stream]  # elastic
 
 
-def test_a_streamed_run_killed_mid_way_resumes_to_the_same_samples_and_weights(shards, tmp_path):
+def test_a_streamed_run_killed_then_stopped_resumes_twice_to_the_same_samples_and_weights(shards, tmp_path):
+    """SIGKILL once the first checkpoint exists, resume; SIGTERM (a graceful stop) once the second does, resume again:
+    every step's samples and the weights are an uninterrupted run's - after a second resume (where datasets' stream
+    state restarted from zero, datasets #8308) and across the epoch boundary it crosses."""
     command = lambda out, *extra: [
         sys.executable, "-m", "hfgen", "train", "diffusion", "--dataset", str(shards), "--streaming", "--output_dir", str(out),
         *TINY_DIFFUSION, "--train_batch_size", "32", "--max_steps", "60", "--checkpointing_steps", "20", "--log_sample_ids",
         *extra,
-    ]  # 60 steps of 32, epochs of 46 steps: the resumed run crosses an epoch boundary
-    reference, interrupted = kill_mid_run_and_resume(command, tmp_path)
+    ]  # 60 steps of 32, epochs of 46 steps: the second resumed run crosses an epoch boundary
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    subprocess.run(command(reference), check=True, capture_output=True, env=subprocess_env(), timeout=300)
+
+    def interrupt_once_saved(checkpoint: str, signum: signal.Signals, *extra: str) -> int:
+        process = subprocess.Popen(command(interrupted, *extra), env=subprocess_env(), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        while not (interrupted / "checkpoints" / checkpoint).is_dir():
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            time.sleep(0.02)
+        process.send_signal(signum)
+        return process.wait(timeout=120)
+
+    assert interrupt_once_saved("checkpoint-20", signal.SIGKILL) == -signal.SIGKILL
+    assert interrupt_once_saved("checkpoint-40", signal.SIGTERM, "--resume_from_checkpoint", "latest") == 75
+    assert not (interrupted / "model_index.json").exists()
+    subprocess.run(command(interrupted, "--resume_from_checkpoint", "latest"), check=True, capture_output=True,
+                   env=subprocess_env(), timeout=300)
     expected, consumed = logged_sample_ids(reference), logged_sample_ids(interrupted)  # the resumed run re-logs the steps it redid
     assert sorted(expected) == sorted(consumed) == list(range(1, 61)) and consumed == expected
     first_epoch = [index for step in range(1, 47) for index in expected[step]]
