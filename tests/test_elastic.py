@@ -15,7 +15,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
 from helpers import accelerate_command, assert_same_training, free_port, launch_two_processes, subprocess_env
 
@@ -24,8 +23,9 @@ from hfgen.zoo.run import ZooArguments, training_runs
 
 STEPS, CHECKPOINT = 6, 3
 FAMILY_FLAGS = {"vae": (), "gan": ("--generator_norm", "layer")}
-"""Families run elastically here - one phase, and two phases with spectral norm - with BatchNorm off (its statistics
-are a micro-batch's own). Every family's split invariance, in one process, is test_randomness.py."""
+"""Each family's flags here: BatchNorm off (its statistics are a micro-batch's own). The process-count change runs on
+the GAN - two phases, spectral norm: the hardest case; the VAE's one phase stops and resumes across machines below.
+Every family's split invariance, in one process, is test_randomness.py."""
 
 
 def train_argv(family: str, out: Path, *extra: str) -> list[str]:
@@ -44,8 +44,8 @@ def continue_from(source: Path, out: Path) -> None:
     shutil.copytree(source / "checkpoints" / f"checkpoint-{CHECKPOINT}", out / "checkpoints" / f"checkpoint-{CHECKPOINT}")
 
 
-@pytest.mark.parametrize("family", sorted(FAMILY_FLAGS))
-def test_a_checkpoint_resumes_on_another_number_of_processes_with_the_same_weights(family, tmp_path):
+def test_a_checkpoint_resumes_on_another_number_of_processes_with_the_same_weights(tmp_path):
+    family = "gan"
     reference, single, down, up = (tmp_path / name for name in ("2x8", "1x8x2", "2-then-1", "1-then-2"))
     launch_two_processes(*train_argv(family, reference, *per_process(8, 1)))  # uninterrupted: 2 processes x 8
     assert main(train_argv(family, single, *per_process(8, 2))) == 0  # uninterrupted: 1 process x 8 x 2

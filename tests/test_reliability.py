@@ -62,7 +62,7 @@ def wait_for_log_step(out: Path, step: int, process: subprocess.Popen, timeout: 
 
 def test_sigterm_stops_two_processes_at_one_step_and_resumes_to_the_same_weights(tmp_path):
     """A real SIGTERM to a real 2-process `accelerate launch` (its agent forwards it to both workers)."""
-    argv = lambda out, *extra: vae_argv(out, "--max_steps", "120", "--logging_steps", "1", "--checkpointing_steps", "1000", *extra)
+    argv = lambda out, *extra: vae_argv(out, "--max_steps", "60", "--logging_steps", "1", "--checkpointing_steps", "1000", *extra)
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     launch_two_processes(*argv(reference))
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
@@ -77,7 +77,7 @@ def test_sigterm_stops_two_processes_at_one_step_and_resumes_to_the_same_weights
     stopped = [line for line in stderr.splitlines() if line.startswith("hfgen: stopped by SIGTERM at step")]
     assert len(stopped) == 1, stderr[-4000:]  # one line, from the main process only
     step = int(stopped[0].split("at step ")[1].split()[0])
-    assert 5 <= step < 120 and checkpoints(interrupted) == [f"checkpoint-{step}"]
+    assert 5 <= step < 60 and checkpoints(interrupted) == [f"checkpoint-{step}"]
     assert not (interrupted / "model_index.json").exists()
     state = json.loads((interrupted / "checkpoints" / f"checkpoint-{step}" / "hfgen_state.json").read_text())
     assert state["step"] == step and state["batch_split"]["num_processes"] == 2
