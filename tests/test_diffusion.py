@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, UNet2DModel
+from diffusers.training_utils import compute_snr
 
 from hfgen import DiffusionImagePipeline
+from hfgen.arguments import DataArguments
 from hfgen.families.diffusion import default_unet_config
+from hfgen.families.diffusion.objective import DiffusionArguments, DiffusionObjective
+from hfgen.objective import PreparedModules
+from hfgen.randomness import SampleRandomness
 
 
 def tiny_pipeline(num_classes: int | None = None, prediction_type: str = "epsilon") -> DiffusionImagePipeline:
@@ -87,3 +93,31 @@ def test_default_unet_levels_follow_resolution():
     assert len(default_unet_config(32, 3)["block_out_channels"]) == 4
     with pytest.raises(ValueError, match="pass 3 channel counts"):
         default_unet_config(8, 1, block_out_channels=(8, 16))
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_min_snr_weighting_is_diffusers_and_off_is_the_plain_loss(prediction_type):
+    """--snr_gamma weighs each sample's error by min(SNR, γ) / SNR (v: / (SNR + 1)), as diffusers'
+    train_text_to_image.py does; unset, the loss is the plain mean squared error, bit for bit."""
+    def objective_and_loss(snr_gamma: float | None) -> tuple[DiffusionObjective, torch.Tensor]:
+        arguments = DiffusionArguments(block_out_channels=[16, 16, 32], prediction_type=prediction_type, snr_gamma=snr_gamma)
+        objective = DiffusionObjective(arguments, DataArguments())
+        torch.manual_seed(0)
+        modules = PreparedModules(objective.build_modules(), unwrap=lambda module: module)
+        batch = objective.train_dataset()[list(range(8))]
+        return objective, objective.compute_loss("model", batch, modules, SampleRandomness(0, range(8), step=0)).loss
+
+    objective, plain = objective_and_loss(None)
+    randomness = SampleRandomness(0, range(8), step=0)  # the draws compute_loss made, made again
+    noise = randomness.normal("noise", (1, 8, 8))
+    timesteps = randomness.integers("timestep", objective.scheduler.config.num_train_timesteps)
+    images = objective.train_dataset()[list(range(8))]["pixel_values"]
+    torch.manual_seed(0)
+    prediction = objective.build_modules()["unet"](objective.scheduler.add_noise(images, noise, timesteps), timesteps).sample
+    target = noise if prediction_type == "epsilon" else objective.scheduler.get_velocity(images, noise, timesteps)
+    assert torch.equal(plain, F.mse_loss(prediction, target))
+    snr = compute_snr(objective.scheduler, timesteps)
+    weights = torch.minimum(snr, torch.full_like(snr, 5.0)) / (snr if prediction_type == "epsilon" else snr + 1)
+    weighted = objective_and_loss(5.0)[1]
+    torch.testing.assert_close(weighted, ((prediction - target).square().mean(dim=(1, 2, 3)) * weights).mean(), rtol=1e-6, atol=0)
+    assert not torch.allclose(weighted, plain)

@@ -13,6 +13,7 @@ import datasets
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
+from diffusers.training_utils import compute_snr
 from torch import nn
 
 from ...arguments import DataArguments, require_existing, require_in, require_positive
@@ -43,10 +44,16 @@ class DiffusionArguments:
     condition_dropout: float = field(default=0.1, metadata={"help": "Share of labels replaced by 'no class' in training."})
     unet_config: str | None = field(default=None, metadata={"help": "A UNet2DModel config.json to use instead."})
     grid_inference_steps: int = field(default=20, metadata={"help": "DPM-Solver++ steps for training-time grids."})
+    snr_gamma: float | None = field(
+        default=None,
+        metadata={"help": "Min-SNR-γ loss weighting (Hang et al. 2023; diffusers' --snr_gamma): each timestep's loss "
+                          "weighted min(SNR, γ)/SNR (v: /(SNR+1)); 5 is the paper's. Off: the plain mean squared error."},
+    )
 
     def __post_init__(self) -> None:
         require_positive(
-            self, "num_train_timesteps", "layers_per_block", "grid_inference_steps", "attention_head_dim", "norm_num_groups"
+            self, "num_train_timesteps", "layers_per_block", "grid_inference_steps", "attention_head_dim", "norm_num_groups",
+            "snr_gamma",
         )
         require_in(self, "condition_dropout", 0.0, 1.0, high_open=True)
         require_in(self, "dropout", 0.0, 1.0, high_open=True)
@@ -127,7 +134,17 @@ class DiffusionObjective(Objective):
             target = noise
         else:
             target = self.scheduler.get_velocity(clean, noise, timesteps)
-        return ObjectiveOutput(F.mse_loss(prediction.float(), target.float()))
+        if self.arguments.snr_gamma is None:
+            return ObjectiveOutput(F.mse_loss(prediction.float(), target.float()))
+        per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=tuple(range(1, prediction.dim())))
+        return ObjectiveOutput((per_sample * self._min_snr_weights(timesteps)).mean())
+
+    def _min_snr_weights(self, timesteps: torch.Tensor) -> torch.Tensor:
+        """(B,) Min-SNR-γ's weights, as diffusers' train_text_to_image.py computes them: min(SNR(t), γ) over what the
+        prediction's loss already weighs - SNR(t) for epsilon, SNR(t) + 1 for v."""
+        snr = compute_snr(self.scheduler, timesteps)
+        clipped = snr.clamp(max=self.arguments.snr_gamma)
+        return clipped / snr if self.arguments.prediction_type == "epsilon" else clipped / (snr + 1)
 
     def _dropped_labels(self, labels: torch.Tensor, randomness: SampleRandomness) -> torch.Tensor:
         """Replace a `condition_dropout` share with the "no class" label so one UNet also learns p(x)."""
