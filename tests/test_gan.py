@@ -11,6 +11,7 @@ from hfgen.loading import load_pipeline
 from hfgen.arguments import DataArguments
 from hfgen.objective import PreparedModules
 from hfgen.randomness import SampleRandomness
+from hfgen.families.gan.diffaugment import diff_augment, parse_policy
 from hfgen.families.gan.objective import LOSSES, GANArguments, GANObjective
 
 TINY = {"latent_dim": 16, "generator_channels": 16, "discriminator_channels": 8}
@@ -231,3 +232,42 @@ def test_init_from_a_saved_gan_continues_both_networks(tmp_path):
     tiny_pipeline(with_discriminator=False).save_pretrained(tmp_path / "generator-only")
     with pytest.raises(ValueError, match="saved without its discriminator"):
         GANObjective(GANArguments(init_from=str(tmp_path / "generator-only")), DataArguments())
+
+
+def test_diffaugment_translation_shifts_whole_pixels_and_cutout_zeroes_a_half_side_square():
+    randomness = SampleRandomness(0, range(16), step=0)
+    images = torch.rand(16, 3, 8, 8) * 2 - 1
+    shifted = diff_augment(images, ["translation"], randomness, "test")
+    dy = randomness.integers("test/translation/y", 3, (1, 1)).flatten() - 1  # 8 px: shifts of up to 1 pixel
+    dx = randomness.integers("test/translation/x", 3, (1, 1)).flatten() - 1
+    padded = F.pad(images, [1, 1, 1, 1])
+    for b in range(16):  # output pixel (i, j) reads input (i + dy, j + dx), zero outside
+        assert torch.equal(shifted[b], padded[b, :, 1 + dy[b] : 9 + dy[b], 1 + dx[b] : 9 + dx[b]])
+    assert len({(int(y), int(x)) for y, x in zip(dy, dx)}) > 1
+    cut = diff_augment(torch.ones(16, 1, 8, 8), ["cutout"], randomness, "test")
+    zeros = (cut == 0).sum(dim=(1, 2, 3))
+    assert ((cut == 0) | (cut == 1)).all() and (zeros <= 16).all() and (zeros > 0).all() and (zeros == 16).any()
+
+
+def test_diffaugment_is_drawn_per_sample_differentiable_and_resumable():
+    images = (torch.rand(4, 3, 8, 8) * 2 - 1).requires_grad_()
+    policy = parse_policy("color,translation,cutout")
+    first = diff_augment(images, policy, SampleRandomness(0, range(4), step=0), "d/real")
+    again = diff_augment(images, policy, SampleRandomness(0, range(4), step=7), "d/real")  # the draws follow the samples
+    halves = torch.cat([diff_augment(images[:2], policy, SampleRandomness(0, range(2), step=0), "d/real"),
+                        diff_augment(images[2:], policy, SampleRandomness(0, range(2, 4), step=0), "d/real")])
+    assert torch.equal(first, again) and torch.equal(first, halves)
+    assert not torch.equal(first, diff_augment(images, policy, SampleRandomness(0, range(4), step=0), "d/fake"))
+    first.sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_diffaugment_changes_what_the_discriminator_sees_in_both_losses():
+    losses = {}
+    for policy in ("", "color,translation,cutout"):
+        objective, modules, batch = _objective(diffaugment=policy, discriminator_norm="layer")
+        losses[policy] = [objective.compute_loss(phase, batch, modules, SampleRandomness(0, range(8), step=0)).loss
+                          for phase in ("discriminator", "generator")]
+    assert all(not torch.equal(a, b) for a, b in zip(losses[""], losses["color,translation,cutout"]))
+    with pytest.raises(ValueError, match="unknown 'flip'; use a comma-separated subset of color,translation,cutout"):
+        GANArguments(diffaugment="color,flip")

@@ -45,6 +45,7 @@ from ...loading import load_pipeline
 from ...objective import Objective, ObjectiveOutput, OptimizerSpec, PreparedModules
 from ...randomness import SampleRandomness
 from . import GANConfig, GANDiscriminator, GANGenerator, GANPipeline
+from .diffaugment import diff_augment, parse_policy
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,11 @@ class GANArguments:
     loss: LossName = field(default="hinge", metadata={"help": "non_saturating, hinge or wgan_gp."})
     gradient_penalty_weight: float = field(default=10.0, metadata={"help": "WGAN-GP lambda (wgan_gp only)."})
     r1_gamma: float = field(default=0.0, metadata={"help": "R1 penalty weight on real images (Mescheder et al. 2018); 0: off."})
+    diffaugment: str = field(
+        default="",
+        metadata={"help": "DiffAugment policy (Zhao et al. 2020): a comma-separated subset of color,translation,cutout, "
+                          "applied to every image D sees; the paper's for small data: color,translation,cutout. '': off."},
+    )
     generator_learning_rate: float = field(default=2e-4, metadata={"help": "Generator Adam learning rate."})
     discriminator_learning_rate: float = field(
         default=2e-4, metadata={"help": "Discriminator Adam learning rate (TTUR: often higher)."}
@@ -113,6 +119,7 @@ class GANArguments:
             "generator_channels", "discriminator_channels",
         )
         require_non_negative(self, "r1_gamma")
+        parse_policy(self.diffaugment)
         if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
             raise ValueError(f"--adam_betas needs two values in [0, 1), e.g. 0.5 0.999; got {self.adam_betas}.")
         if self.discriminator_norm == "batch" and (self.loss == "wgan_gp" or self.r1_gamma > 0):
@@ -216,9 +223,13 @@ class GANObjective(Objective):
         with power_iteration(modules.unwrapped("discriminator"), iterate):
             if phase == "discriminator":
                 return self._discriminator_loss(real, latents, labels, modules, randomness)
-            fake = modules["generator"](latents, class_labels=labels).sample
+            fake = self._augment(modules["generator"](latents, class_labels=labels).sample, randomness, "generator/fake")
             fake_logits = modules.unwrapped("discriminator")(fake, class_labels=labels).logits
         return ObjectiveOutput(self.loss.generator(fake_logits))
+
+    def _augment(self, images: torch.Tensor, randomness: SampleRandomness, purpose: str) -> torch.Tensor:
+        """`--diffaugment`'s transforms (none by default) of images on their way into the discriminator."""
+        return diff_augment(images, parse_policy(self.arguments.diffaugment), randomness, purpose)
 
     def _discriminator_loss(
         self, real: torch.Tensor, latents: torch.Tensor, labels: torch.Tensor | None, modules: PreparedModules,
@@ -227,7 +238,8 @@ class GANObjective(Objective):
         batch_size = real.shape[0]
         with torch.no_grad():
             fake = modules.unwrapped("generator")(latents, class_labels=labels).sample
-        parts = [real, fake]
+        parts = [self._augment(real, randomness, "discriminator/real"), self._augment(fake, randomness, "discriminator/fake")]
+        real, fake = parts
         gradient_penalty = self.arguments.loss == "wgan_gp"
         if gradient_penalty:  # random points on the lines between real and fake samples
             weights = randomness.uniform("interpolation", (1, 1, 1))
