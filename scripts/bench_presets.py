@@ -340,20 +340,18 @@ def measure_preset(preset: Preset, options: argparse.Namespace, device: torch.de
 # -- the input pipeline -----------------------------------------------------------------------------------------------
 
 
-def loader_images_per_second(folder: Path, workers: int, options: argparse.Namespace) -> float:
-    """Images/s of the Trainer's loader alone: PNG decoding and hfgen's transform to (B, 3, 64, 64) in [-1, 1], in
-    `workers` worker processes; batches after each worker's first are timed (start-up excluded)."""
-    dataset = load_image_dataset(str(folder), "train").with_transform(image_transform(LOADER_SIDE, 3))
-    training = TrainingArguments(
-        output_dir=str(folder.parent / "loader-run"), train_batch_size=options.batch_size, dataloader_num_workers=workers
-    )
-    batches = iter(train_loader(dataset, training))
+def loader_images_per_second(dataset, workers: int, batch_size: int, batches: int, scratch: Path) -> float:
+    """Images/s of the Trainer's loader alone over `dataset` (its transform applied: decoding and hfgen's transform
+    to tensors in [-1, 1]), in `workers` worker processes; batches after each worker's first are timed (start-up
+    excluded). Also scripts/bench_streaming.py's measure."""
+    training = TrainingArguments(output_dir=str(scratch / "loader-run"), train_batch_size=batch_size, dataloader_num_workers=workers)
+    loader = iter(train_loader(dataset, training))
     for _ in range(workers + 1):
-        next(batches)
+        next(loader)
     start = time.perf_counter()
-    for _ in range(options.loader_batches):
-        next(batches)
-    return options.loader_batches * options.batch_size / (time.perf_counter() - start)
+    for _ in range(batches):
+        next(loader)
+    return batches * batch_size / (time.perf_counter() - start)
 
 
 def measure_loader(options: argparse.Namespace, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -361,7 +359,11 @@ def measure_loader(options: argparse.Namespace, rows: list[dict[str, Any]]) -> d
     workers that deliver twice what it consumes."""
     with tempfile.TemporaryDirectory() as folder:
         images = write_png_folder(Path(folder) / "images", options.loader_images, LOADER_SIDE, 3)
-        rates = {workers: loader_images_per_second(images, workers, options) for workers in options.loader_workers}
+        dataset = load_image_dataset(str(images), "train").with_transform(image_transform(LOADER_SIDE, 3))
+        rates = {
+            workers: loader_images_per_second(dataset, workers, options.batch_size, options.loader_batches, Path(folder))
+            for workers in options.loader_workers
+        }
     result: dict[str, Any] = {"images_per_s": {str(w): r for w, r in rates.items()}}
     consumers = [row for row in rows if row["image_side"] == LOADER_SIDE]
     if consumers:

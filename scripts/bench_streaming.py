@@ -5,7 +5,7 @@ push_to_hub's layout, both into a local folder and into a dataset repo of the te
 olah on 127.0.0.1, answering ranged reads as the Hub does; `make hub-server-env` installs it).
 
 1. Delivered img/s: the Trainer's own loader alone (`train_loader`: the stream's order, decoding and hfgen's transform
-   to (B, 3, 64, 64)), for each of `--workers`, from the Hub repo streamed, the local folder streamed, and the same
+   to (B, 3, 64, 64); bench_presets.py's measure), for each of `--workers`, from the Hub repo streamed, the local folder streamed, and the same
    folder read whole (datasets' parquet builder: Arrow on disk, memory-mapped - what training without --streaming
    reads). Batches after each worker's first are timed: start-up excluded, shard downloads included.
 2. Step time: `hfgen train` of each of `--presets` from the folder read whole (`--dataloader_num_workers 0`, the
@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -53,23 +52,6 @@ def write_shards(folder: Path, images: int, shards: int) -> Path:
     for index in range(shards):
         data.shard(shards, index, contiguous=True).to_parquet(str(folder / "data" / f"train-{index:05d}-of-{shards:05d}.parquet"))
     return folder
-
-
-def delivered_images_per_second(dataset, workers: int, options: argparse.Namespace, scratch: Path) -> float:
-    from hfgen.arguments import TrainingArguments
-    from hfgen.data import image_transform
-    from hfgen.training.trainer import train_loader
-
-    training = TrainingArguments(
-        output_dir=str(scratch / "loader-run"), train_batch_size=options.batch_size, dataloader_num_workers=workers
-    )
-    batches = iter(train_loader(dataset.with_transform(image_transform(SIDE, 3)), training))
-    for _ in range(workers + 1):
-        next(batches)
-    start = time.perf_counter()
-    for _ in range(options.batches):
-        next(batches)
-    return options.batches * options.batch_size / (time.perf_counter() - start)
 
 
 def train_images_per_second(
@@ -109,7 +91,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch_dir, HubServer(Path(scratch_dir) / "hub") as server:
         os.environ.update(server.client_env())  # before hfgen imports huggingface_hub: this process reads the test Hub
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        from hfgen.data import load_image_dataset
+        from bench_presets import loader_images_per_second  # the loader measure of the presets' table
+
+        from hfgen.data import image_transform, load_image_dataset
         from hfgen.data.shards import StreamedImages
 
         scratch = Path(scratch_dir)
@@ -121,7 +105,11 @@ def main() -> None:
             "folder, read whole": lambda: load_image_dataset(str(folder)),
         }
         results["delivered_images_per_s"] = {
-            source: {str(w): delivered_images_per_second(make(), w, options, scratch) for w in options.workers}
+            source: {
+                str(w): loader_images_per_second(make().with_transform(image_transform(SIDE, 3)), w, options.batch_size,
+                                                 options.batches, scratch)
+                for w in options.workers
+            }
             for source, make in sources.items()
         }
         for source, by_workers in results["delivered_images_per_s"].items():
