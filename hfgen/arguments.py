@@ -109,7 +109,6 @@ def require_dataset(name: str, dataset: str | None) -> None:
         raise FileNotFoundError(f"--{name} folder {dataset!r} does not exist: pass an existing folder of images.")
 
 
-
 def require_streamable(dataset: str) -> None:
     """--streaming reads shards: a built-in dataset has none (and is read whole, in seconds)."""
     if dataset in BUILTIN_DATASETS:
@@ -117,6 +116,7 @@ def require_streamable(dataset: str) -> None:
             f"--streaming reads shards, and {dataset!r} is built in (read whole, in seconds): drop "
             "--streaming, or pass a folder or Hub dataset repo of parquet or .tar shards."
         )
+
 
 def require_model(name: str, model: str | None) -> None:
     """A model folder or a Hub repo id: a path that is missing or a file is refused before any work starts."""
@@ -196,7 +196,7 @@ class DataArguments:
             require_streamable(self.dataset)
 
     def load_images(self, split: str = "train") -> datasets.Dataset | StreamedImages:
-        """The `split` to train on: a `datasets.Dataset`, or with --streaming its parquet shards read as training goes."""
+        """The `split` to train on: a `datasets.Dataset`, or with --streaming its shards read as training goes."""
         from .data import load_image_dataset
         from .data.shards import StreamedImages
 

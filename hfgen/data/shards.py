@@ -19,8 +19,8 @@ import logging
 import tarfile
 import time
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import datasets
@@ -136,6 +136,8 @@ class StreamedImages:
                         return read(file)
                 with self.filesystem.open(self.files[index], "rb", block_size=0 if whole else None) as remote:
                     return read(io.BytesIO(remote.read()) if whole else remote)
+            except DataStreamError:  # a tar sample without an image: already the error to show
+                raise
             except (pa.ArrowException, tarfile.TarError, EOFError) as error:
                 raise CorruptShard(
                     f"shard {self.files[index]} is not a readable {'tar' if self.is_tar else 'parquet'} file ({error}): "

@@ -50,7 +50,7 @@ class ShardedEpochBatches(Sampler[list[int]]):
         self.num_processes, self.process_index = num_processes, process_index
         self.samples_per_epoch = num_examples // global_batch * global_batch
         self.shard_sizes = list(shard_sizes) if shard_sizes is not None else None
-        self._order: tuple[int, torch.Tensor] | None = None  # the last epoch's order, (epoch, order)
+        self._orders: dict[int, torch.Tensor] = {}  # the last two epochs' orders: the stream's and the prefetch's
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """(num_examples,) the dataset indices of epoch `epoch`, in stream order."""
@@ -65,9 +65,9 @@ class ShardedEpochBatches(Sampler[list[int]]):
         return torch.cat(parts)
 
     def _cached_order(self, epoch: int) -> torch.Tensor:
-        if self._order is None or self._order[0] != epoch:
-            self._order = (epoch, self.epoch_order(epoch))
-        return self._order[1]
+        if epoch not in self._orders:
+            self._orders = {e: order for e, order in self._orders.items() if e == epoch - 1} | {epoch: self.epoch_order(epoch)}
+        return self._orders[epoch]
 
     def dataset_index(self, position: int) -> int:
         """The dataset index of stream position `position` (counting from the first sample of the run)."""
