@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoModel
 
 from hfgen import VAEConfig, VAEModel, VAEPipeline
 from hfgen.families.vae.distributions import LIKELIHOODS, DiagonalGaussian
+from hfgen.families.vae.latent_mixture import LatentMixture
 from hfgen.families.vae.objective import VAEArguments
 
 
@@ -200,3 +201,31 @@ def test_bad_training_options_and_pipeline_calls_get_clear_errors():
     with pytest.raises(TypeError, match="PIL images or a"):
         pipe.reconstruct("digit.png")
     assert math.isclose(pipe.vae.num_dimensions, 64)
+
+
+def test_the_latent_mixture_recovers_two_clusters_and_samples_them_by_weight():
+    generator = torch.Generator().manual_seed(0)
+    spread = torch.tensor([[1.0, 0.0], [0.8, 0.3]])  # a correlated cluster: the Cholesky factor must carry it
+    left = torch.randn(600, 2, generator=generator) @ spread.T * 0.2 + torch.tensor([-3.0, 0.0])
+    right = torch.randn(200, 2, generator=generator) * 0.2 + torch.tensor([3.0, 1.0])
+    mixture = LatentMixture(2, 2)
+    mixture.fit(torch.cat([left, right]))
+    draws = mixture.sample(4000, torch.Generator().manual_seed(1))
+    assert torch.equal(draws, mixture.sample(4000, torch.Generator().manual_seed(1)))
+    from_left = draws[draws[:, 0] < 0]
+    assert abs(len(from_left) / 4000 - 0.75) < 0.03
+    torch.testing.assert_close(from_left.mean(0), left.mean(0), atol=0.03, rtol=0)
+    torch.testing.assert_close(torch.cov(from_left.T), torch.cov(left.T), atol=0.01, rtol=0)
+    with pytest.raises(ValueError, match="needs at least as many training images"):
+        LatentMixture(5, 2).fit(left[:3])
+
+
+def test_latent_mixture_bad_input_names_the_fix():
+    pipe = VAEPipeline(vae=VAEModel(VAEConfig(image_size=8, grey_levels=17, block_out_channels=(8,))))
+    with pytest.raises(ValueError, match="train it with --latent_mixture_components 10"):
+        pipe(batch_size=2, latent_sampler="mixture")
+    with pytest.raises(ValueError, match="Unknown latent_sampler 'gmm'"):
+        pipe(batch_size=2, latent_sampler="gmm")
+    with pytest.raises(ValueError, match="0 with a spatial latent"):
+        VAEConfig(image_size=8, block_out_channels=(8,), spatial_latent=True, latent_mixture_components=3)
+    assert VAEModel(VAEConfig(image_size=8, grey_levels=17, block_out_channels=(8,), latent_mixture_components=3)).latent_mixture.means.shape == (3, 16)

@@ -25,6 +25,7 @@ def trained(tmp_path_factory):
     run_hfgen(
         "train", "vae", "--dataset", "digits", "--output_dir", output, "--max_steps", STEPS, "--logging_steps", 1,
         "--sample_steps", 60, "--lr_warmup_steps", 10, "--kl_warmup_steps", 20, "--num_grid_images", 16,
+        "--latent_mixture_components", 5,
     )
     return output
 
@@ -129,3 +130,17 @@ def test_two_process_training_keeps_replicas_in_sync(tmp_path):
     assert first == second
     assert safetensors_weights(tmp_path)
     assert VAEPipeline.from_pretrained(tmp_path, use_safetensors=True)(batch_size=2, output_type="pt").images.shape == (2, 1, 8, 8)
+
+
+def test_a_latent_mixture_is_fitted_to_the_training_codes_and_sampled_from(trained):
+    pipe = VAEPipeline.from_pretrained(trained, use_safetensors=True)
+    mixture = pipe.vae.latent_mixture
+    images = load_image_dataset("digits", "train").with_transform(image_transform(8, 1))[:]["pixel_values"]
+    with torch.no_grad():
+        codes = pipe.vae.encode(images).mean  # (1497, 16)
+    # EM keeps the mixture's mean at the data's: fitted to these codes, not left at its initial N(0, I)s
+    torch.testing.assert_close((mixture.weights[:, None] * mixture.means).sum(0), codes.mean(0), atol=1e-3, rtol=0)
+    assert mixture.weights.shape == (5,) and not torch.equal(mixture.scale_tril[0], torch.eye(16))
+    draw = lambda sampler: pipe(batch_size=8, generator=torch.manual_seed(0), latent_sampler=sampler, output_type="pt").images
+    assert torch.equal(draw("mixture"), draw("mixture")) and not torch.equal(draw("mixture"), draw("prior"))
+

@@ -35,6 +35,10 @@ from .columns import normalise_columns
 
 logger = logging.getLogger(__name__)
 
+MEASURE_ROWS = 10_000
+"""Training images a measure over the training set reads when it is streamed (latent diffusion's latent scale, the
+VAE's latent mixture): whole shards in a seeded order (`StreamedImages.sample`) - such measures settle long before a
+large set is all seen, as Stable Diffusion's 0.18215 was measured on a batch."""
 SHARD_FORMATS = ("parquet", "tar")
 SHARD_PATTERNS = ("{split}-*.{format}", "{split}/*.{format}", "*/{split}-*.{format}", "*/{split}/*.{format}")
 """Where a split's shards are: `data/train-00000-of-00004.parquet` (push_to_hub), `train/*.parquet`,

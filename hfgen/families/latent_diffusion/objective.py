@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ...arguments import DataArguments
+from ...data.shards import MEASURE_ROWS
 from ...loading import read_model_file
 from ...objective import ObjectiveOutput, PreparedModules
 from ...randomness import SampleRandomness
@@ -21,9 +22,6 @@ from .pipeline_latent_diffusion import LatentDiffusionPipeline, check_latent_une
 
 ENCODE_BATCH = 500
 """Images per VAE call when encoding the training set."""
-STREAMED_SCALE_IMAGES = 10_000
-"""With --streaming, the latent scale is measured on this many training images (whole shards in a seeded order), as
-Stable Diffusion's 0.18215 was measured on a batch: the scale of a large set settles long before it is all seen."""
 
 
 @dataclass
@@ -80,7 +78,7 @@ class LatentDiffusionObjective(DiffusionObjective):
     """Rombach et al. (2022): z ~ q(z | x) of a frozen VAE, scaled to unit variance, trained with DDPM's loss.
 
     The scale factor (Stable Diffusion's 0.18215) is 1 / std of the training set's latents (with --streaming, of
-    `STREAMED_SCALE_IMAGES` of them), computed exactly from the posteriors' means and variances and saved as the VAE
+    `MEASURE_ROWS` of them), computed exactly from the posteriors' means and variances and saved as the VAE
     config's `scaling_factor`.
     """
 
@@ -108,7 +106,7 @@ class LatentDiffusionObjective(DiffusionObjective):
         (N,) when labelled."""
         images = super().train_dataset()
         if self.data.streaming:
-            images = self.dataset.sample(STREAMED_SCALE_IMAGES).with_transform(images.transform)
+            images = self.dataset.sample(MEASURE_ROWS).with_transform(images.transform)
         means, stds, labels = [], [], []
         for start in range(0, len(images), ENCODE_BATCH):
             batch = images[start : start + ENCODE_BATCH]

@@ -51,6 +51,10 @@ class VAEConfig(PretrainedConfig):
         scaling_factor (`float`, *optional*, defaults to 1.0):
             Latents are multiplied by it before a diffusion model sees them, so they have unit variance (Stable
             Diffusion's 0.18215); `hfgen train latent-diffusion` measures it on its training set (1 / std).
+        latent_mixture_components (`int`, *optional*, defaults to 0):
+            Components of a Gaussian mixture over the latent, fitted to the training set's posterior means after
+            training (`LatentMixture`; Ghosh et al. 2020) and drawn from with `pipe(latent_sampler="mixture")`. 0: none.
+            Vector latents only (full covariances of a feature map's thousands of values would not fit).
         layout (`str`, *optional*, defaults to `"hfgen"`):
             `"hfgen"`: SiLU, a 3x3 convolution from the image to the first level and from the last level to p(x | z).
             `"beta_vae"`: the conv VAE of Higgins et al. 2017 (Table 1, 3D chairs) as disentanglement_lib builds it -
@@ -87,6 +91,7 @@ class VAEConfig(PretrainedConfig):
         latent_channels: int = 4,
         scaling_factor: float = 1.0,
         layout: Layout = "hfgen",
+        latent_mixture_components: int = 0,
         **kwargs,
     ) -> None:
         block_out_channels = tuple(block_out_channels)
@@ -127,6 +132,11 @@ class VAEConfig(PretrainedConfig):
             raise ValueError(f"layout must be 'hfgen' or 'beta_vae', got {layout!r}.")
         if beta < 0:
             raise ValueError(f"beta must be >= 0 (1.0 is the plain ELBO), got {beta}.")
+        if latent_mixture_components < 0 or (latent_mixture_components and spatial_latent):
+            raise ValueError(
+                f"latent_mixture_components must be >= 0, and 0 with a spatial latent, got {latent_mixture_components}: "
+                "a mixture is fitted over a vector latent."
+            )
         self.image_size = image_size
         self.num_channels = num_channels
         self.latent_dim = latent_dim
@@ -141,6 +151,7 @@ class VAEConfig(PretrainedConfig):
         self.latent_channels = latent_channels
         self.scaling_factor = scaling_factor
         self.layout = layout
+        self.latent_mixture_components = latent_mixture_components
         super().__init__(**kwargs)
 
     @property

@@ -19,6 +19,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_vae import VAEConfig
 from .distributions import LIKELIHOODS, DiagonalGaussian, standard_normal_log_prob
+from .latent_mixture import LatentMixture
 
 
 def _activation(config: VAEConfig) -> type[nn.Module]:
@@ -139,6 +140,8 @@ class VAEModel(PreTrainedModel):
         self.encoder = VAEEncoder(config)
         self.decoder = VAEDecoder(config)
         self.likelihood = LIKELIHOODS[config.likelihood](config)
+        components = config.latent_mixture_components
+        self.latent_mixture = LatentMixture(components, config.latent_dim) if components else None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:

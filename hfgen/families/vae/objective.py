@@ -14,6 +14,7 @@ from torch import nn
 
 from ...arguments import DataArguments, require_non_negative, require_positive
 from ...data import describe_images, images_to_tensor, load_image_dataset
+from ...data.shards import MEASURE_ROWS
 from ...data.transforms import image_pixels
 from ...objective import Objective, ObjectiveOutput, PreparedModules
 from ...randomness import SampleRandomness
@@ -21,6 +22,8 @@ from . import VAEConfig, VAEModel, VAEPipeline
 from .configuration_vae import Likelihood
 
 
+ENCODE_BATCH = 500
+"""Images per encoder call when encoding the training set for the latent mixture."""
 VALIDATION_IMAGES = 1000
 """Test images whose ELBO is logged with each sample grid (all 300 digits; the first 1,000 of Fashion-MNIST)."""
 
@@ -53,11 +56,16 @@ class VAEArguments:
     layout: Literal["hfgen", "beta_vae"] = field(
         default="hfgen", metadata={"help": "hfgen: SiLU, 3x3 convs at the image; beta_vae: Higgins et al.'s conv VAE (VAEConfig)."}
     )
+    latent_mixture_components: int = field(
+        default=0,
+        metadata={"help": "Fit a Gaussian mixture of this many components to the training set's codes after training "
+                          "(Ghosh et al. 2020), for pipe(latent_sampler='mixture'); 10 is pythae's default. 0: none."},
+    )
 
     def __post_init__(self) -> None:
         if not self.beta >= 0:
             raise ValueError(f"--beta must be >= 0 (1.0 is the plain ELBO), got {self.beta}.")
-        require_non_negative(self, "kl_warmup_steps", "free_bits")
+        require_non_negative(self, "kl_warmup_steps", "free_bits", "latent_mixture_components")
         require_positive(self, "latent_dim", "hidden_dim", "gaussian_std")
         if self.block_out_channels is not None and not all(c > 0 for c in self.block_out_channels):
             raise ValueError(f"--block_out_channels must be positive channel counts, got {self.block_out_channels}.")
@@ -77,6 +85,7 @@ class VAEArguments:
             gaussian_std=self.gaussian_std,
             beta=self.beta,
             layout=self.layout,
+            latent_mixture_components=self.latent_mixture_components,
             **({"block_out_channels": self.block_out_channels} if self.block_out_channels else {}),
         )
 
@@ -159,4 +168,18 @@ class VAEObjective(Objective):
         return {"validation_elbo": elbo, "validation_elbo_bits_per_dim": -elbo / (vae.num_dimensions * math.log(2))}
 
     def save_pretrained(self, modules: Mapping[str, nn.Module], output_dir: str | os.PathLike) -> None:
-        VAEPipeline(vae=modules["vae"]).save_pretrained(output_dir, safe_serialization=True)
+        """The pipeline - with its latent mixture fitted to the training set's codes first, when it has one."""
+        vae = modules["vae"]
+        if vae.latent_mixture is not None:
+            vae.latent_mixture.fit(self._training_codes(vae))
+        VAEPipeline(vae=vae).save_pretrained(output_dir, safe_serialization=True)
+
+    @torch.no_grad()
+    def _training_codes(self, vae: VAEModel) -> torch.Tensor:
+        """(N, Z) posterior means of the training images' center crops (streamed: of `MEASURE_ROWS` of them)."""
+        images = self.dataset.sample(MEASURE_ROWS) if self.data.streaming else self.dataset
+        codes = []
+        for start in range(0, len(images), ENCODE_BATCH):
+            pixels = images_to_tensor(images[start : start + ENCODE_BATCH]["image"], self.info.resolution, self.info.channels)
+            codes.append(vae.encode(pixels.to(vae.device)).mean.cpu())
+        return torch.cat(codes)

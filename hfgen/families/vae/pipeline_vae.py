@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from diffusers import ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
@@ -52,6 +54,7 @@ class VAEPipeline(HfgenPipeline):
         output_type: OutputType = "pil",
         return_dict: bool = True,
         decode: DecodeMode = "mean",
+        latent_sampler: Literal["prior", "mixture"] = "prior",
     ) -> ImagePipelineOutput | tuple:
         r"""
         Args:
@@ -62,6 +65,9 @@ class VAEPipeline(HfgenPipeline):
             decode (`str`, *optional*, defaults to `"mean"`): the image of p(x | z) - `"mean"` E[x | z] (what
                 papers show; the likelihood is reported apart), `"mode"` its most probable pixels, or `"sample"`
                 a draw with every pixel independent (the decoder's per-pixel uncertainty shows as speckle).
+            latent_sampler (`str`, *optional*, defaults to `"prior"`): where z comes from - `"prior"` N(0, I), or
+                `"mixture"` the Gaussian mixture fitted to the training set's codes (`LatentMixture`; a model trained
+                with `--latent_mixture_components`).
         """
         check_int("batch_size", batch_size)
         check_generator(generator, batch_size)
@@ -71,10 +77,20 @@ class VAEPipeline(HfgenPipeline):
             raise ValueError(f"Unknown decode {decode!r}: use 'mean' (the default), 'mode' or 'sample'.")
         config = self.vae.config  # float32 latents, the decoder's P numbers per pixel and the image made of them
         check_batch_memory(batch_size, 4 * (config.latent_dim + (config.parameters_per_pixel + 2) * self.vae.num_dimensions), self.vae.device)
-        # 1. z ~ N(0, I)  2. the decoder's p(x | z)  3. its mean, mode or a draw
-        latents = randn_tensor(
-            (batch_size, self.vae.config.latent_dim), generator=generator, device=self.vae.device, dtype=self.vae.dtype
-        )
+        # 1. z ~ N(0, I) or the fitted mixture  2. the decoder's p(x | z)  3. its mean, mode or a draw
+        if latent_sampler not in ("prior", "mixture"):
+            raise ValueError(f"Unknown latent_sampler {latent_sampler!r}: use 'prior' (the default) or 'mixture'.")
+        if latent_sampler == "mixture":
+            if self.vae.latent_mixture is None:
+                raise ValueError(
+                    "latent_sampler='mixture' needs a mixture fitted to the training set's codes, and this VAE has none: "
+                    "train it with --latent_mixture_components 10, or use latent_sampler='prior'."
+                )
+            latents = self.vae.latent_mixture.sample(batch_size, generator).to(self.vae.dtype)
+        else:
+            latents = randn_tensor(
+                (batch_size, self.vae.config.latent_dim), generator=generator, device=self.vae.device, dtype=self.vae.dtype
+            )
         params = self.vae.decoder(latents)  # (B, P, C, H, W)
         return self._output(self.vae.likelihood.decode(params, decode, generator), output_type, return_dict)
 
