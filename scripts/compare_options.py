@@ -1,16 +1,19 @@
 """One family's default against training options, side by side: the same zoo plan (budget), steps, batch and seeds,
 every model judged by one Evaluator - FID∞ with its error bar, KID, precision, recall, wall time.
 
-A difference counts only beyond two combined errors (|ΔFID∞| > 2 √(e₁² + e₂²)); with `--seeds 0 1` every variant
+A sampler row (`--sampler`) judges the same weights called with other pipeline options. A difference counts only
+beyond two combined errors (|ΔFID∞| > 2 √(e₁² + e₂²)); with `--seeds 0 1` every variant
 trains twice and the table gives each seed's row, so a difference near the line can be read across seeds.
 
     OMP_NUM_THREADS=2 python scripts/compare_options.py diffusion --variant "--snr_gamma 5"
     OMP_NUM_THREADS=2 python scripts/compare_options.py gan --variant "--diffaugment color,translation,cutout" --seeds 0 1
+    OMP_NUM_THREADS=2 python scripts/compare_options.py vae --base "--latent_mixture_components 10" --sampler latent_sampler=mixture
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import shlex
@@ -24,10 +27,24 @@ from hfgen.training.launch import train
 from hfgen.zoo.run import BUDGETS, ZooArguments, training_runs
 
 
+def _option(pair: str) -> tuple[str, object]:
+    """`key=value` of a pipeline call, the value as Python reads it when it can (numbers, True), else the string."""
+    key, value = pair.split("=", 1)
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("family")
-    parser.add_argument("--variant", action="append", required=True, help="Extra `hfgen train` flags of one variant.")
+    parser.add_argument("--variant", action="append", default=[], help="Extra `hfgen train` flags of one variant.")
+    parser.add_argument("--base", default="", help="`hfgen train` flags of every variant, the default included.")
+    parser.add_argument(
+        "--sampler", action="append", default=[],
+        help="Pipeline options of one more row per trained model, e.g. 'latent_sampler=mixture' (the same weights).",
+    )
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--budget", default="laptop")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -36,7 +53,8 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(args.output_dir) / args.dataset / args.family
-    variants = {"default": [], **{flags: shlex.split(flags) for flags in args.variant}}
+    variants = {"default": shlex.split(args.base), **{flags: shlex.split(f"{args.base} {flags}") for flags in args.variant}}
+    samplers = {"": {}} | {text: dict(_option(pair) for pair in text.split(",")) for text in args.sampler}
     num_samples = args.num_samples or BUDGETS[args.budget].num_samples
     rows: dict[str, dict] = {}
     evaluator = Evaluator(args.dataset)
@@ -49,9 +67,11 @@ def main() -> None:
                 seconds += train(family, [*argv, *extra]).train_seconds
             pipe = load_pipeline(str(folder))
             options = get_family(args.family).sampling_options(pipe, "dpmsolver", 20)
-            metrics = evaluator.evaluate_pipeline(pipe, num_samples, 250, options).metrics
-            rows[f"{name} (seed {seed})"] = metrics | {"train_seconds": seconds}
-            print(f"{name}, seed {seed}: FID∞ {metrics['fid']:.3f} ± {metrics['fid_error']:.3f}", flush=True)
+            for sampler, sampler_options in samplers.items():
+                row = f"{name}{f', {sampler}' if sampler else ''}"
+                metrics = evaluator.evaluate_pipeline(pipe, num_samples, 250, options | sampler_options).metrics
+                rows[f"{row} (seed {seed})"] = metrics | {"train_seconds": seconds}
+                print(f"{row}, seed {seed}: FID∞ {metrics['fid']:.3f} ± {metrics['fid_error']:.3f}", flush=True)
 
     print(f"\n{args.family} on {args.dataset}, `{args.budget}` budget, {num_samples} samples; judge: {evaluator.judge_info['title']}\n")
     print(markdown_table(rows, "variant"))
