@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import shlex
 import shutil
 import signal
@@ -144,6 +145,24 @@ def test_the_next_shard_is_read_once_in_the_background_while_the_current_one_tra
     assert len(reads) <= SHARDS + 1  # and, near the end, the next epoch's first shard
     assert all(thread.startswith("hfgen-shard-prefetch") for _, thread in reads[1:])  # all but the first, ahead
     assert len({i for micro in epoch for i in micro.indices}) == len(epoch) * 32
+
+
+def test_a_streamed_vae_validates_on_the_test_shards_it_needs_only(shards, tmp_path, monkeypatch):
+    folder = tmp_path / "shards"
+    shutil.copytree(shards, folder)
+    test = load_image_dataset("digits", "test")  # 300 rows: 3 shards of 100
+    for index in range(3):
+        test.shard(3, index, contiguous=True).to_parquet(str(folder / "data" / f"test-{index:05d}-of-00003.parquet"))
+    monkeypatch.setattr("hfgen.families.vae.objective.VALIDATION_IMAGES", 150)
+    reads = []
+    read = StreamedImages._read
+    monkeypatch.setattr(StreamedImages, "_read", lambda self, index: (reads.append((self.split, index)), read(self, index))[1])
+    out = tmp_path / "vae"
+    assert main(["train", "vae", "--dataset", str(folder), "--streaming", "--output_dir", str(out), "--max_steps", "2",
+                 "--block_out_channels", "8", "--num_grid_images", "4"]) == 0
+    logged = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert any("validation_elbo" in record for record in logged)
+    assert {index for split, index in reads if split == "test"} == {0, 1}  # the shards of its first 150 rows
 
 
 def take(stream, n):

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ...arguments import DataArguments, require_non_negative, require_positive
-from ...data import describe_images, images_to_tensor, load_image_dataset
+from ...data import describe_images, images_to_tensor
 from ...data.shards import MEASURE_ROWS
 from ...data.transforms import image_pixels
 from ...objective import Objective, ObjectiveOutput, PreparedModules
@@ -157,9 +157,10 @@ class VAEObjective(Objective):
         return torch.cat([vae.sample(num - 2 * pairs, generator), side_by_side])
 
     def validation_logs(self, modules: Mapping[str, nn.Module]) -> dict[str, float]:
-        """Test-split ELBO in nats and bits/dim (when the dataset has a test split)."""
+        """Test-split ELBO in nats and bits/dim (when the dataset has a test split; streamed, only the shards of its
+        first VALIDATION_IMAGES rows are read)."""
         try:
-            test = load_image_dataset(self.data.dataset, "test", self.data.data_dir)
+            test = self.data.load_images("test")
         except (ValueError, FileNotFoundError):
             return {}
         vae = modules["vae"]
