@@ -131,3 +131,14 @@ def test_streaming_a_built_in_dataset_or_no_images_per_split_is_a_one_line_error
     assert error.startswith("hfgen: error: --streaming reads shards, and 'digits' is built in") and "drop --streaming" in error
     assert main(["evaluate", str(gan), "--dataset", "digits", "--streaming_images", "0"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == "hfgen: error: --streaming_images must be a positive integer, got 0."
+
+
+def test_a_model_trained_streaming_is_evaluated_streaming(shards, judge_model, tmp_path):
+    """Without --dataset, evaluate reads the data as the model was trained on it: the shards, streamed."""
+    folder = tmp_path / "gan"
+    train("gan", [*train_argv(ZooArguments(budget="tiny", dataset=str(shards)), "gan", folder), "--streaming"])
+    results = evaluate(str(folder), *EVALUATE, "--judge_model", judge_model, "--reference_rows", "false",
+                       "--streaming_images", "200", "--output", str(tmp_path / "results.json"))
+    assert results["data"] | {"dataset": None} == {
+        "dataset": None, "streamed": True, "streaming_images": 200, "reference_images": 200, "held_out_images": 200,
+    }

@@ -14,7 +14,7 @@ from ..arguments import (
     ArgumentParser, require_dataset, require_device, require_existing, require_positive, require_seed, require_streamable,
     require_writable,
 )
-from ..evaluation.evaluator import Evaluator, evaluation_results, markdown_table, trained_dataset
+from ..evaluation.evaluator import Evaluator, evaluation_results, markdown_table, trained_data
 from ..evaluation.judges import JUDGE_HELP, JUDGE_MODEL_HELP, JudgeName, check_judge_model
 from ..evaluation.splits import STREAMING_IMAGES
 from ..families import LikelihoodSettings, family_of_pipeline
@@ -32,7 +32,8 @@ class EvaluateArguments:
     streaming: bool = field(
         default=False,
         metadata={"help": "Read the train (reference) and test (held-out) splits as a seeded sample of their shards (a "
-                          "folder or Hub dataset repo of parquet or .tar shards), without downloading the dataset."},
+                          "folder or Hub dataset repo of parquet or .tar shards), without downloading the dataset (default: "
+                          "on when the model was trained with --streaming and --dataset is not given)."},
     )
     streaming_images: int = field(
         default=STREAMING_IMAGES,
@@ -99,7 +100,9 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
             f"{args.model!r} holds a model without an image pipeline (a text model?): image metrics do not apply - "
             "its validation perplexity is in train_log.jsonl."
         )
-    dataset = args.dataset or trained_dataset(args.model, args.revision)
+    trained = trained_data(args.model, args.revision)
+    dataset = args.dataset or trained.get("dataset")
+    streaming = args.streaming or (args.dataset is None and trained.get("streaming", False))  # as it was trained
     if dataset is None:
         raise ValueError(f"{args.model!r} does not say which dataset it was trained on: pass --dataset (e.g. digits).")
     state = PartialState()
@@ -107,7 +110,7 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
     family = family_of_pipeline(pipe)
     evaluator = Evaluator(
         dataset, args.data_dir, args.seed, args.subset_size, args.likelihood_images, args.judge, args.judge_model,
-        streaming_images=args.streaming_images if args.streaming else None,
+        streaming_images=args.streaming_images if streaming else None,
     )
     evaluation = evaluator.evaluate_pipeline(
         pipe, args.num_samples, args.batch_size, family.sampling_options(pipe, args.scheduler, args.steps),

@@ -226,7 +226,13 @@ def evaluation_results(model: str, pipe: DiffusionPipeline, evaluator: Evaluator
     }
 
 
-def trained_dataset(model: str, revision: str | None = None) -> str | None:
-    """The dataset named in the model's training_args.json (written by `hfgen train`; a folder or Hub repo), if any."""
+def trained_data(model: str, revision: str | None = None) -> dict[str, Any]:
+    """The data options in the model's training_args.json (written by `hfgen train`; a folder or Hub repo): `dataset`,
+    `streaming`, ...; empty when it has none."""
     arguments = read_model_file(model, "training_args.json", revision)
-    return arguments.get("data", {}).get("dataset") if arguments else None
+    return arguments.get("data", {}) if arguments else {}
+
+
+def trained_dataset(model: str, revision: str | None = None) -> str | None:
+    """The dataset the model was trained on, if its training_args.json says."""
+    return trained_data(model, revision).get("dataset")
