@@ -87,6 +87,15 @@ def test_webdataset_tar_shards_stream_the_same_rows_and_train(tmp_path):
     assert (out / "model_index.json").is_file()
 
 
+def test_a_wids_shard_index_gives_the_tar_sizes_without_reading_them(tmp_path, monkeypatch):
+    write_tar_shards(tmp_path, load_image_dataset("digits", "train"), 3)
+    index = {"name": "digits", "shardlist": [{"url": f"train-{i:06d}.tar", "nsamples": 499} for i in range(3)]}
+    (tmp_path / "index.json").write_text(json.dumps(index))  # as `widsindex create` writes it
+    (tmp_path / "other.json").write_text("[1, 2]")  # not an index: passed over
+    monkeypatch.setattr(tarfile.TarFile, "getnames", lambda self: pytest.fail("counted the members of a tar"))
+    assert StreamedImages(str(tmp_path)).shard_sizes == [499, 499, 499]
+
+
 def with_a_bad_image(shards: Path, folder: Path) -> Path:
     """A copy of `shards` whose shard 1 holds bytes that are no image at its row 5."""
     shutil.copytree(shards, folder)

@@ -14,7 +14,9 @@ decode a `CorruptSample` naming its shard and row - or, with `skip_bad_samples`,
 from __future__ import annotations
 
 import fnmatch
+import glob
 import io
+import json
 import logging
 import tarfile
 import time
@@ -125,10 +127,32 @@ class StreamedImages:
         return [m.num_rows for m in metadata], datasets.Features.from_arrow_schema(metadata[0].schema.to_arrow_schema())
 
     def _tar_layout(self) -> tuple[list[int], datasets.Features]:
-        """Each tar's sample count, from its member headers (tarfile seeks over the contents), and the features."""
-        sizes = [self._fetch(index, lambda file: len({_sample_key(name) for name in tarfile.open(fileobj=file).getnames()}))
-                 for index in range(len(self.files))]
+        """Each tar's sample count - from a wids shard index beside the shards when there is one, else from its member
+        headers (a read through each tar) - and the features."""
+        sizes = self._indexed_tar_sizes() or [
+            self._fetch(index, lambda file: len({_sample_key(name) for name in tarfile.open(fileobj=file).getnames()}))
+            for index in range(len(self.files))
+        ]
         return sizes, self._fetch(0, lambda file: _tar_table(tarfile.open(fileobj=file), self.files[0], limit=1)[1])
+
+    def _indexed_tar_sizes(self) -> list[int] | None:
+        """The tars' sample counts from a shard index - webdataset's wids JSON (`widsindex create`): {"shardlist":
+        [{"url": "train-000000.tar", "nsamples": 1000}, ...]} - in a folder of the shards, if one lists them all."""
+        folders = sorted({file.rsplit("/", 1)[0] for file in self.files})
+        opener = open if self.filesystem is None else self.filesystem.open
+        for folder in folders:
+            listed = glob.glob(f"{folder}/*.json") if self.filesystem is None else self.filesystem.glob(f"{folder}/*.json")
+            for candidate in sorted(listed):
+                try:
+                    with opener(candidate, "r") as file:
+                        entries = json.load(file).get("shardlist", [])
+                    counts = {entry["url"].rsplit("/", 1)[-1]: int(entry["nsamples"]) for entry in entries}
+                except (ValueError, KeyError, TypeError, AttributeError):  # another JSON file, not an index
+                    continue
+                names = [file.rsplit("/", 1)[-1] for file in self.files]
+                if all(name in counts for name in names):
+                    return [counts[name] for name in names]
+        return None
 
     def _fetch(self, index: int, read: Callable[[io.IOBase], object], whole: bool = True) -> object:
         """`read(file)` of shard `index`: a Hub shard `whole` (one download, then parsed) or through ranged reads (a
