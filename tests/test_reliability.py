@@ -303,7 +303,7 @@ INPUT_FOLDERS = {"resume_from_checkpoint", "dataset", "data_dir", "init_from", "
 INPUT_FILES = {"unet_config", "reconstruct"}
 OUTPUT_FOLDERS = {"output_dir"}
 OUTPUT_FILES = {"output"}
-NAMES = {"lr_scheduler_type", "device", "space", "preset"}  # validated against a fixed set of names
+NAMES = {"lr_scheduler_type", "device", "space", "preset", "diffaugment"}  # validated against a fixed set of names
 REPO_IDS = {"hub_model_id", "repo_id"}
 FREE_TEXT = {"prompt", "commit_message", "revision", "host"}  # any text is valid (a branch name, an address)
 
