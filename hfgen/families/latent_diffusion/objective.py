@@ -18,10 +18,8 @@ from ...objective import ObjectiveOutput, PreparedModules
 from ...randomness import SampleRandomness
 from ..diffusion.objective import DiffusionArguments, DiffusionObjective
 from ..vae import VAEConfig, VAEModel
+from ..vae.objective import ENCODE_BATCH
 from .pipeline_latent_diffusion import LatentDiffusionPipeline, check_latent_unet
-
-ENCODE_BATCH = 500
-"""Images per VAE call when encoding the training set."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ from .configuration_vae import Likelihood
 
 
 ENCODE_BATCH = 500
-"""Images per encoder call when encoding the training set for the latent mixture."""
+"""Images per encoder call when encoding a training set (the latent mixture here, the latent diffusion's cache)."""
 VALIDATION_IMAGES = 1000
 """Test images whose ELBO is logged with each sample grid (all 300 digits; the first 1,000 of Fashion-MNIST)."""
 
