@@ -9,6 +9,9 @@ from .arguments import (
     require_device, require_existing, require_in, require_non_negative, require_positive, require_seed, require_writable,
 )
 
+SchedulerName = Literal["ddpm", "ddim", "dpmsolver", "dpmsolver-karras", "heun"]
+"""Diffusion samplers by name (`DiffusionImagePipeline.use_scheduler`): DPM-Solver++ is the default everywhere."""
+
 
 @dataclass
 class SampleArguments:
@@ -19,7 +22,7 @@ class SampleArguments:
     output: str = field(default="samples.png", metadata={"help": "Where the grid / strip PNG is written."})
     device: str = field(default="cpu", metadata={"help": "torch device to sample on, e.g. cuda."})
     # diffusion
-    scheduler: Literal["ddpm", "ddim", "dpmsolver"] = field(default="dpmsolver", metadata={"help": "Diffusion sampler."})
+    scheduler: SchedulerName = field(default="dpmsolver", metadata={"help": "Diffusion sampler."})
     steps: int = field(default=20, metadata={"help": "Diffusion denoising steps."})
     guidance_scale: float | None = field(default=None, metadata={"help": "Classifier-free guidance weight (diffusion)."})
     # class-conditional models (diffusion, GAN, pixel autoregressive)

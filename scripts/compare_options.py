@@ -1,11 +1,12 @@
 """One family's default against training options, side by side: the same zoo plan (budget), steps, batch and seeds,
 every model judged by one Evaluator - FID∞ with its error bar, KID, precision, recall, wall time.
 
-A sampler row (`--sampler`) judges the same weights called with other pipeline options. A difference counts only
+A sampler row (`--sampler`) judges the same weights called with other pipeline options; `scheduler` and `steps`
+choose the diffusion sampler (`--sampler scheduler=heun`). A difference counts only
 beyond two combined errors (|ΔFID∞| > 2 √(e₁² + e₂²)); with `--seeds 0 1` every variant
 trains twice and the table gives each seed's row, so a difference near the line can be read across seeds.
 
-    OMP_NUM_THREADS=2 python scripts/compare_options.py diffusion --variant "--snr_gamma 5"
+    OMP_NUM_THREADS=2 python scripts/compare_options.py diffusion --variant "--snr_gamma 5" --sampler scheduler=dpmsolver-karras --sampler scheduler=heun
     OMP_NUM_THREADS=2 python scripts/compare_options.py gan --variant "--diffaugment color,translation,cutout" --seeds 0 1
     OMP_NUM_THREADS=2 python scripts/compare_options.py vae --base "--latent_mixture_components 10" --sampler latent_sampler=mixture
 """
@@ -36,7 +37,8 @@ def _option(pair: str) -> tuple[str, object]:
         return key, value
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, dict]:
+    """Train and judge every variant; returns the table's rows (what comparison.json holds)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("family")
     parser.add_argument("--variant", action="append", default=[], help="Extra `hfgen train` flags of one variant.")
@@ -50,7 +52,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--num_samples", type=int, help="Samples per model (default: the budget's).")
     parser.add_argument("--output_dir", default="compare-options")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     root = Path(args.output_dir) / args.dataset / args.family
     variants = {"default": shlex.split(args.base), **{flags: shlex.split(f"{args.base} {flags}") for flags in args.variant}}
@@ -66,10 +68,12 @@ def main() -> None:
                 extra = flags if family == args.family else []
                 seconds += train(family, [*argv, *extra]).train_seconds
             pipe = load_pipeline(str(folder))
-            options = get_family(args.family).sampling_options(pipe, "dpmsolver", 20)
             for sampler, sampler_options in samplers.items():
                 row = f"{name}{f', {sampler}' if sampler else ''}"
-                metrics = evaluator.evaluate_pipeline(pipe, num_samples, 250, options | sampler_options).metrics
+                call_options = dict(sampler_options)
+                scheduler, steps = call_options.pop("scheduler", "dpmsolver"), call_options.pop("steps", 20)
+                options = get_family(args.family).sampling_options(pipe, scheduler, steps) | call_options
+                metrics = evaluator.evaluate_pipeline(pipe, num_samples, 250, options).metrics
                 rows[f"{row} (seed {seed})"] = metrics | {"train_seconds": seconds}
                 print(f"{row}, seed {seed}: FID∞ {metrics['fid']:.3f} ± {metrics['fid_error']:.3f}", flush=True)
 
@@ -85,6 +89,7 @@ def main() -> None:
             print(f"- {row_name}: ΔFID∞ {gap:+.3f} against two combined errors {line:.3f}: {verdict}")
     root.mkdir(parents=True, exist_ok=True)
     (root / "comparison.json").write_text(json.dumps({"judge": evaluator.judge_info, "num_samples": num_samples, "rows": rows}, indent=2))
+    return rows
 
 
 if __name__ == "__main__":

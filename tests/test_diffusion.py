@@ -11,6 +11,7 @@ from diffusers.training_utils import compute_snr
 from hfgen import DiffusionImagePipeline
 from hfgen.arguments import DataArguments
 from hfgen.families.diffusion import default_unet_config
+from hfgen.families.diffusion.pipeline_diffusion import SCHEDULERS
 from hfgen.families.diffusion.objective import DiffusionArguments, DiffusionObjective
 from hfgen.objective import PreparedModules
 from hfgen.randomness import SampleRandomness
@@ -45,6 +46,24 @@ def test_schedulers_swap_the_diffusers_way(scheduler_class, prediction_type):
     pipe.scheduler = scheduler_class.from_config(pipe.scheduler.config)
     images = pipe(batch_size=2, generator=torch.manual_seed(0), num_inference_steps=4, output_type="np").images
     assert images.shape == (2, 8, 8, 1) and images.min() >= 0 and images.max() <= 1
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_named_samplers_keep_the_trained_schedule_and_change_only_the_noise_levels(prediction_type):
+    pipe = tiny_pipeline(prediction_type=prediction_type)
+    calls = []
+    pipe.unet.register_forward_hook(lambda module, args, output: calls.append(1))
+    images = {}
+    for name in SCHEDULERS:
+        pipe.use_scheduler(name)
+        assert pipe.scheduler.config.num_train_timesteps == 50 and pipe.scheduler.config.prediction_type == prediction_type
+        calls.clear()
+        images[name] = pipe(batch_size=2, generator=torch.manual_seed(0), num_inference_steps=4, output_type="pt").images
+        assert torch.isfinite(images[name]).all() and images[name].min() >= 0 and images[name].max() <= 1
+        assert len(calls) == (7 if name == "heun" else 4)  # Heun: two UNet calls per step but the last
+    assert pipe.noise_schedule.config.num_train_timesteps == 50  # the bound still uses the trained process
+    assert pipe.scheduler.config.use_karras_sigmas
+    assert not torch.equal(images["dpmsolver"], images["dpmsolver-karras"])  # same solver, other σs
 
 
 def test_output_types():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from accelerate import PartialState
 
@@ -20,6 +20,7 @@ from ..evaluation.splits import STREAMING_IMAGES
 from ..families import LikelihoodSettings, family_of_pipeline
 from ..hub.cards import update_card
 from ..loading import load_pipeline
+from ..sampling import SchedulerName
 from . import positional_model
 
 
@@ -46,7 +47,7 @@ class EvaluateArguments:
     seed: int = field(default=0, metadata={"help": "Seeds sampling, KID subsets and the extractor: same seed, same numbers."})
     output: str | None = field(default=None, metadata={"help": "Write the results to this JSON file."})
     device: str | None = field(default=None, metadata={"help": "torch device to sample on (default: this process's)."})
-    scheduler: Literal["ddpm", "ddim", "dpmsolver"] = field(default="dpmsolver", metadata={"help": "Diffusion sampler."})
+    scheduler: SchedulerName = field(default="dpmsolver", metadata={"help": "Diffusion sampler."})
     steps: int = field(default=20, metadata={"help": "Diffusion denoising steps."})
     iwae_samples: int = field(default=1000, metadata={"help": "VAE: importance samples of the IWAE bound."})
     bpd_timesteps: int = field(

@@ -17,7 +17,9 @@ MAX_STEPS = 1000
 MAX_FRAMES = 12
 NO_CLASS = -1
 """Class control value for "no class" (unconditional sampling of a conditional model)."""
-SCHEDULER_NAMES = {"dpmsolver": "DPM-Solver++", "ddim": "DDIM", "ddpm": "DDPM"}
+SCHEDULER_NAMES = {
+    "dpmsolver": "DPM-Solver++", "dpmsolver-karras": "DPM-Solver++, Karras σ", "heun": "Heun (EDM)", "ddim": "DDIM", "ddpm": "DDPM",
+}
 
 
 def forward_noising(
