@@ -237,6 +237,17 @@ class TrainingArguments:
     mixed_precision: Literal["no", "fp16", "bf16"] | None = field(
         default=None, metadata={"help": "Autocast precision: no, bf16, or fp16 (GPU only) (default: accelerate's config / launch flag)."}
     )
+    torch_compile: bool = field(
+        default=False,
+        metadata={"help": "torch.compile every network (accelerate's dynamo backend); the first steps pay for compiling. "
+                          "Off, `accelerate launch --dynamo_backend` still applies."},
+    )
+    torch_compile_backend: Literal["inductor", "aot_eager", "eager"] = field(
+        default="inductor", metadata={"help": "The torch.compile backend of --torch_compile."}
+    )
+    channels_last: bool = field(
+        default=False, metadata={"help": "Keep convolution weights, and so activations, channels-last (NHWC) in memory."}
+    )
     use_ema: bool = field(default=True, metadata={"help": "Keep an EMA of the weights; sample and save with it."})
     ema_decay: float = field(default=0.999, metadata={"help": "Largest EMA decay (warm-up ramps up to it)."})
     checkpointing_steps: int = field(default=500, metadata={"help": "Save the full training state every N steps."})

@@ -24,7 +24,7 @@ from hfgen.evaluation import Evaluator
 from hfgen.evaluation.evaluator import markdown_table
 from hfgen.families import get_family
 from hfgen.loading import load_pipeline
-from hfgen.training.launch import train
+from hfgen.training.launch import finished_run_seconds, train
 from hfgen.zoo.run import BUDGETS, ZooArguments, training_runs
 
 
@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--num_samples", type=int, help="Samples per model (default: the budget's).")
     parser.add_argument("--output_dir", default="compare-options")
+    parser.add_argument(
+        "--reuse_trained", action="store_true",
+        help="Keep a variant's folder that holds its finished run (as `hfgen zoo --reuse_trained`): new sampler rows "
+             "or another seed without training again.",
+    )
     args = parser.parse_args(argv)
 
     root = Path(args.output_dir) / args.dataset / args.family
@@ -65,8 +70,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             folder = root / f"{name.replace(' ', '_').replace('-', '')}-seed{seed}"
             seconds = 0.0
             for family, argv in training_runs(ZooArguments(dataset=args.dataset, budget=args.budget, seed=seed), args.family, folder):
-                extra = flags if family == args.family else []
-                seconds += train(family, [*argv, *extra]).train_seconds
+                argv = [*argv, *(flags if family == args.family else [])]
+                kept = finished_run_seconds(family, argv, 1) if args.reuse_trained else None
+                seconds += train(family, argv).train_seconds if kept is None else kept
             pipe = load_pipeline(str(folder))
             for sampler, sampler_options in samplers.items():
                 row = f"{name}{f', {sampler}' if sampler else ''}"

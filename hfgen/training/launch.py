@@ -59,11 +59,18 @@ def parse_run(family_name: str, argv: list[str]) -> tuple[TrainingArguments, Dat
     return options if options[0].preset is None else parse(family.preset(options[0].preset).arguments)
 
 
+NOT_THE_RUN = (
+    "resume_from_checkpoint", "overwrite_output_dir", "output_dir", "torch_compile", "torch_compile_backend", "channels_last",
+)
+"""Training options that change how a run was started or how fast it ran, not what it trained."""
+
+
 def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) -> float | None:
     """The train seconds of the finished run of exactly these options that their --output_dir already holds, or None.
 
     A run is the same when its training_args.json records the same options - aside from how it was started (fresh
-    or resumed) and how its folder was spelled then (relative, absolute, since moved) - it reached --max_steps on
+    or resumed), how its folder was spelled then (relative, absolute, since moved) and how fast its steps ran
+    (compiled or not, channels-last or not: the same results, tested) - it reached --max_steps on
     as many processes, and its weights are in place; `hfgen zoo --reuse_trained` keeps such a folder instead of
     training it again.
     """
@@ -79,7 +86,7 @@ def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) 
         return None
     expected = training_record(training, run_arguments(family_name, data, model))
     for arguments in (recorded, expected):
-        for not_the_run in ("resume_from_checkpoint", "overwrite_output_dir", "output_dir"):
+        for not_the_run in NOT_THE_RUN:
             arguments.get("training", {}).pop(not_the_run, None)
     finished = (
         any((folder / name).is_file() for name in ENTRY_FILES)

@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
+from accelerate.utils import DynamoBackend, ProjectConfiguration, TorchDynamoPlugin, broadcast_object_list, set_seed
 from diffusers.training_utils import EMAModel
 from torch import nn
 from torch.utils.data import DataLoader
@@ -92,12 +92,19 @@ class Trainer:
         self.accelerator = Accelerator(
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             mixed_precision=args.mixed_precision,
+            dynamo_backend="no",  # compiled in place below instead: state dicts keep their keys
             log_with="tensorboard",
             project_config=ProjectConfiguration(project_dir=str(self.output_dir), logging_dir=str(self.output_dir / "logs")),
         )
         _require_mixed_precision(self.accelerator)
         set_seed(args.seed)
         modules = objective.build_modules()
+        compile_options = _compile_options(args)
+        for module in modules.values():
+            if args.channels_last:
+                module.to(memory_format=torch.channels_last)  # 4-D weights only; a conv's output follows its weight
+            if compile_options:
+                module.compile(**compile_options)
         specs = objective.optimizers()
         self.optimizers = {
             phase: torch.optim.AdamW(
@@ -493,6 +500,15 @@ class Trainer:
         self.modules = PreparedModules({name: self.modules.unwrapped(name) for name in self.modules}, lambda module: module)
         self.accelerator.free_memory()  # accelerate's own references to the wrappers (and a gc pass)
         self.accelerator.end_training()
+
+
+def _compile_options(args: TrainingArguments) -> dict[str, Any] | None:
+    """torch.compile's options: --torch_compile's backend, else `accelerate launch --dynamo_backend`'s (its config and
+    environment); None trains eagerly. Networks compile in place (`nn.Module.compile`) rather than inside a wrapper,
+    as accelerate's prepare would: their state dicts keep their keys, so checkpoints and saved folders are the same
+    whether a run compiled or not, and one can resume the other."""
+    plugin = TorchDynamoPlugin(backend=args.torch_compile_backend if args.torch_compile else None)
+    return None if plugin.backend == DynamoBackend.NO else plugin.to_kwargs()
 
 
 def _require_mixed_precision(accelerator: Accelerator) -> None:
