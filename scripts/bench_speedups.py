@@ -134,10 +134,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             start = time.perf_counter()
             results["rows"].append(measure(name, options, device))
             print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
+            if options.output:  # row by row: hours of measurement survive a preset that fails
+                options.output.write_text(json.dumps(results, indent=2))
     print(f"\n{results['device']}, torch {results['torch']}, {results['threads']} threads, batch {options.batch_size}\n")
     print(markdown_table(results["rows"], options.variants))
-    if options.output:
-        options.output.write_text(json.dumps(results, indent=2))
     return results
 
 

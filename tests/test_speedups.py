@@ -10,8 +10,10 @@ from torch._dynamo.utils import counters
 
 from helpers import assert_same_training, safetensors_weights
 
+from hfgen.arguments import TrainingArguments
 from hfgen.families import families
 from hfgen.training.launch import train
+from hfgen.training.trainer import compile_options_of
 from hfgen.zoo.run import ZooArguments, training_runs
 
 STEPS = 4
@@ -50,3 +52,13 @@ def test_an_inductor_compiled_checkpoint_resumes_eagerly(tmp_path):
     checkpoint = tmp_path / "compiled" / "checkpoints" / "checkpoint-2"
     train(name, [*argv, "--output_dir", str(resumed), "--resume_from_checkpoint", str(checkpoint)])
     assert_same_training(resumed, tmp_path / "eager")
+
+
+def test_compile_options_come_from_the_flag_or_from_accelerate_launch(monkeypatch):
+    assert compile_options_of(TrainingArguments()) is None
+    # shapes stay static: a second network of one class recompiling with symbolic shapes broke inductor's lowering
+    assert compile_options_of(TrainingArguments(torch_compile=True)) == {"dynamic": False, "backend": "inductor"}
+    monkeypatch.setenv("ACCELERATE_DYNAMO_BACKEND", "AOT_EAGER")  # what `accelerate launch --dynamo_backend` sets
+    monkeypatch.setenv("ACCELERATE_DYNAMO_MODE", "max-autotune")
+    assert compile_options_of(TrainingArguments()) == {"dynamic": False, "backend": "aot_eager", "mode": "max-autotune"}
+    assert compile_options_of(TrainingArguments(torch_compile=True))["backend"] == "inductor"  # the flag wins

@@ -99,7 +99,7 @@ class Trainer:
         _require_mixed_precision(self.accelerator)
         set_seed(args.seed)
         modules = objective.build_modules()
-        compile_options = _compile_options(args)
+        compile_options = compile_options_of(args)
         for module in modules.values():
             if args.channels_last:
                 module.to(memory_format=torch.channels_last)  # 4-D weights only; a conv's output follows its weight
@@ -502,13 +502,16 @@ class Trainer:
         self.accelerator.end_training()
 
 
-def _compile_options(args: TrainingArguments) -> dict[str, Any] | None:
+def compile_options_of(args: TrainingArguments) -> dict[str, Any] | None:
     """torch.compile's options: --torch_compile's backend, else `accelerate launch --dynamo_backend`'s (its config and
     environment); None trains eagerly. Networks compile in place (`nn.Module.compile`) rather than inside a wrapper,
     as accelerate's prepare would: their state dicts keep their keys, so checkpoints and saved folders are the same
     whether a run compiled or not, and one can resume the other."""
     plugin = TorchDynamoPlugin(backend=args.torch_compile_backend if args.torch_compile else None)
-    return None if plugin.backend == DynamoBackend.NO else plugin.to_kwargs()
+    # Training shapes are fixed: without dynamic=False, a second network of the same class in the process (the zoo's
+    # latent diffusion after pixel diffusion) recompiles with symbolic shapes, which inductor 2.13 cannot always lower
+    # for channels-last strides.
+    return None if plugin.backend == DynamoBackend.NO else {"dynamic": False} | plugin.to_kwargs()
 
 
 def _require_mixed_precision(accelerator: Accelerator) -> None:
