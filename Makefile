@@ -55,7 +55,7 @@ hub-server: $(HUB_STAMP)
 	$(HUB_VENV)/bin/python tests/hub_server.py --root out/hub --port 8090
 
 test: $(STAMP) $(HUB_STAMP) browser fashion-mnist
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=20 tests
 
 # The Spaces' browser tests drive Debian's chromium (never a browser download); install it when missing.
 browser:

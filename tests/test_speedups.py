@@ -1,4 +1,4 @@
-"""`--channels_last` and `--torch_compile` change how fast a step runs, never what it computes: every family trains
+"""`--channels_last` and `--torch_compile` change how fast a step runs, never what it computes: each family trains
 as it does eagerly (up to the order of sums), saves the same keys, and a compiled run's checkpoint resumes eagerly."""
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def tiny_run(family: str, folder: Path) -> tuple[str, list[str]]:
     return name, [*argv, "--log_sample_ids"]
 
 
-@pytest.mark.parametrize("family", [family.name for family in families()])
+# Latent diffusion trains the diffusion family's UNet2DModel on cached latents: the same graphs, and 30 s more here.
+@pytest.mark.parametrize("family", [family.name for family in families() if family.name != "latent-diffusion"])
 def test_channels_last_and_compiled_graphs_train_every_family_as_eager(family, tmp_path):
     name, argv = tiny_run(family, tmp_path)
     train(name, [*argv, "--output_dir", str(tmp_path / "eager")])
