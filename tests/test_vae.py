@@ -229,3 +229,10 @@ def test_latent_mixture_bad_input_names_the_fix():
     with pytest.raises(ValueError, match="0 with a spatial latent"):
         VAEConfig(image_size=8, block_out_channels=(8,), spatial_latent=True, latent_mixture_components=3)
     assert VAEModel(VAEConfig(image_size=8, grey_levels=17, block_out_channels=(8,), latent_mixture_components=3)).latent_mixture.means.shape == (3, 16)
+    # a model without one (older folders, --latent_mixture_components 0) samples the prior when none is asked for
+    pipe(batch_size=2)
+
+
+@pytest.mark.parametrize(("options", "components"), [({}, 10), ({"spatial_latent": True}, 0), ({"latent_mixture_components": 0}, 0)])
+def test_training_fits_a_latent_mixture_by_default_for_vector_latents(options, components):
+    assert VAEArguments(**options).vae_config(8, 1, 17).latent_mixture_components == components

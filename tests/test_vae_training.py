@@ -143,4 +143,5 @@ def test_a_latent_mixture_is_fitted_to_the_training_codes_and_sampled_from(train
     assert mixture.weights.shape == (5,) and not torch.equal(mixture.scale_tril[0], torch.eye(16))
     draw = lambda sampler: pipe(batch_size=8, generator=torch.manual_seed(0), latent_sampler=sampler, output_type="pt").images
     assert torch.equal(draw("mixture"), draw("mixture")) and not torch.equal(draw("mixture"), draw("prior"))
+    assert torch.equal(draw(None), draw("mixture"))  # unset: the fitted density, where the model has one
 

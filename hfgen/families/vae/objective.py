@@ -22,6 +22,8 @@ from . import VAEConfig, VAEModel, VAEPipeline
 from .configuration_vae import Likelihood
 
 
+MIXTURE_COMPONENTS = 10
+"""Components of the latent mixture by default (pythae's GaussianMixtureSampler's)."""
 ENCODE_BATCH = 500
 """Images per encoder call when encoding a training set (the latent mixture here, the latent diffusion's cache)."""
 VALIDATION_IMAGES = 1000
@@ -56,10 +58,11 @@ class VAEArguments:
     layout: Literal["hfgen", "beta_vae"] = field(
         default="hfgen", metadata={"help": "hfgen: SiLU, 3x3 convs at the image; beta_vae: Higgins et al.'s conv VAE (VAEConfig)."}
     )
-    latent_mixture_components: int = field(
-        default=0,
+    latent_mixture_components: int | None = field(
+        default=None,
         metadata={"help": "Fit a Gaussian mixture of this many components to the training set's codes after training "
-                          "(Ghosh et al. 2020), for pipe(latent_sampler='mixture'); 10 is pythae's default. 0: none."},
+                          "(Ghosh et al. 2020), which the pipeline then samples from; 0: none, sample the prior "
+                          f"(default: {MIXTURE_COMPONENTS}, pythae's, for a vector latent; none for a spatial one)."},
     )
 
     def __post_init__(self) -> None:
@@ -69,6 +72,14 @@ class VAEArguments:
         require_positive(self, "latent_dim", "hidden_dim", "gaussian_std")
         if self.block_out_channels is not None and not all(c > 0 for c in self.block_out_channels):
             raise ValueError(f"--block_out_channels must be positive channel counts, got {self.block_out_channels}.")
+
+    @property
+    def mixture_components(self) -> int:
+        """--latent_mixture_components, or its default: a latent density fitted after training halved FID∞ on both
+        datasets (README, "Training options side by side"); a spatial latent is latent diffusion's, which needs none."""
+        if self.latent_mixture_components is not None:
+            return self.latent_mixture_components
+        return 0 if self.spatial_latent else MIXTURE_COMPONENTS
 
     def vae_config(self, image_size: int, num_channels: int, grey_levels: int) -> VAEConfig:
         """The VAE config these options build for such images."""
@@ -85,7 +96,7 @@ class VAEArguments:
             gaussian_std=self.gaussian_std,
             beta=self.beta,
             layout=self.layout,
-            latent_mixture_components=self.latent_mixture_components,
+            latent_mixture_components=self.mixture_components,
             **({"block_out_channels": self.block_out_channels} if self.block_out_channels else {}),
         )
 

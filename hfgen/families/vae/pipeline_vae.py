@@ -54,7 +54,7 @@ class VAEPipeline(HfgenPipeline):
         output_type: OutputType = "pil",
         return_dict: bool = True,
         decode: DecodeMode = "mean",
-        latent_sampler: Literal["prior", "mixture"] = "prior",
+        latent_sampler: Literal["prior", "mixture"] | None = None,
     ) -> ImagePipelineOutput | tuple:
         r"""
         Args:
@@ -65,9 +65,9 @@ class VAEPipeline(HfgenPipeline):
             decode (`str`, *optional*, defaults to `"mean"`): the image of p(x | z) - `"mean"` E[x | z] (what
                 papers show; the likelihood is reported apart), `"mode"` its most probable pixels, or `"sample"`
                 a draw with every pixel independent (the decoder's per-pixel uncertainty shows as speckle).
-            latent_sampler (`str`, *optional*, defaults to `"prior"`): where z comes from - `"prior"` N(0, I), or
-                `"mixture"` the Gaussian mixture fitted to the training set's codes (`LatentMixture`; a model trained
-                with `--latent_mixture_components`).
+            latent_sampler (`str`, *optional*): where z comes from - `"prior"` N(0, I), or `"mixture"` the Gaussian
+                mixture fitted to the training set's codes (`LatentMixture`, which `hfgen train vae` fits by
+                default). Unset: the mixture when the model has one, else the prior.
         """
         check_int("batch_size", batch_size)
         check_generator(generator, batch_size)
@@ -78,13 +78,15 @@ class VAEPipeline(HfgenPipeline):
         config = self.vae.config  # float32 latents, the decoder's P numbers per pixel and the image made of them
         check_batch_memory(batch_size, 4 * (config.latent_dim + (config.parameters_per_pixel + 2) * self.vae.num_dimensions), self.vae.device)
         # 1. z ~ N(0, I) or the fitted mixture  2. the decoder's p(x | z)  3. its mean, mode or a draw
+        if latent_sampler is None:
+            latent_sampler = "prior" if self.vae.latent_mixture is None else "mixture"
         if latent_sampler not in ("prior", "mixture"):
-            raise ValueError(f"Unknown latent_sampler {latent_sampler!r}: use 'prior' (the default) or 'mixture'.")
+            raise ValueError(f"Unknown latent_sampler {latent_sampler!r}: use 'prior' or 'mixture' (or leave it unset).")
         if latent_sampler == "mixture":
             if self.vae.latent_mixture is None:
                 raise ValueError(
                     "latent_sampler='mixture' needs a mixture fitted to the training set's codes, and this VAE has none: "
-                    "train it with --latent_mixture_components 10, or use latent_sampler='prior'."
+                    "train it with --latent_mixture_components 10 (the default), or use latent_sampler='prior'."
                 )
             latents = self.vae.latent_mixture.sample(batch_size, generator).to(self.vae.dtype)
         else:
