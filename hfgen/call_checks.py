@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import Literal
 
 import psutil
 import torch
 
 FLOAT32_MAX = torch.finfo(torch.float32).max
 """Pipelines compute in float32: a float argument beyond it is as unusable as inf."""
+
+SchedulerName = Literal["ddpm", "ddim", "dpmsolver", "dpmsolver-karras", "heun"]
+"""Diffusion samplers by name (`DiffusionImagePipeline.use_scheduler`): DPM-Solver++ is the default everywhere. Here,
+with the pipelines' other call checks, because a Hub repo's exported pipeline code inlines this module."""
 
 
 def check_int(name: str, value: object, minimum: int = 1, optional: bool = False) -> None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from .arguments import (
     require_device, require_existing, require_in, require_non_negative, require_positive, require_seed, require_writable,
 )
-
-SchedulerName = Literal["ddpm", "ddim", "dpmsolver", "dpmsolver-karras", "heun"]
-"""Diffusion samplers by name (`DiffusionImagePipeline.use_scheduler`): DPM-Solver++ is the default everywhere."""
+from .call_checks import SchedulerName
 
 
 @dataclass

@@ -20,7 +20,7 @@ from ..evaluation.splits import STREAMING_IMAGES
 from ..families import LikelihoodSettings, family_of_pipeline
 from ..hub.cards import update_card
 from ..loading import load_pipeline
-from ..sampling import SchedulerName
+from ..call_checks import SchedulerName
 from . import positional_model
 
 

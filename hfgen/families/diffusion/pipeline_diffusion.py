@@ -18,12 +18,11 @@ from diffusers import (
 )
 from diffusers.utils.torch_utils import randn_tensor
 
-from ...call_checks import check_bool, check_float, check_generator, check_latents, check_num_inference_steps, check_output_type
+from ...call_checks import SchedulerName, check_bool, check_float, check_generator, check_latents, check_num_inference_steps, check_output_type
 from ...callbacks import StepCallback, StepCallbacksMixin
 from ...images import LatentOutputType, postprocess
 from ...labels import ClassLabels, batch_and_class_labels, class_label_tensor
 from ...pipeline_base import HfgenPipeline
-from ...sampling import SchedulerName
 from .likelihood import variational_bound
 
 SCHEDULERS: dict[SchedulerName, tuple[type[SchedulerMixin], dict[str, Any]]] = {
