@@ -236,3 +236,6 @@ def test_latent_mixture_bad_input_names_the_fix():
 @pytest.mark.parametrize(("options", "components"), [({}, 10), ({"spatial_latent": True}, 0), ({"latent_mixture_components": 0}, 0)])
 def test_training_fits_a_latent_mixture_by_default_for_vector_latents(options, components):
     assert VAEArguments(**options).vae_config(8, 1, 17).latent_mixture_components == components
+    assert VAEArguments(**options).vae_config(8, 1, 17, training_images=8).latent_mixture_components == 0  # too few: the prior
+    with pytest.raises(ValueError, match="--latent_mixture_components 12 needs at least as many training images, got 8"):
+        VAEArguments(latent_mixture_components=12).vae_config(8, 1, 17, training_images=8)

@@ -73,16 +73,23 @@ class VAEArguments:
         if self.block_out_channels is not None and not all(c > 0 for c in self.block_out_channels):
             raise ValueError(f"--block_out_channels must be positive channel counts, got {self.block_out_channels}.")
 
-    @property
-    def mixture_components(self) -> int:
+    def mixture_components(self, training_images: int | None) -> int:
         """--latent_mixture_components, or its default: a latent density fitted after training halved FID∞ on both
-        datasets (README, "Training options side by side"); a spatial latent is latent diffusion's, which needs none."""
-        if self.latent_mixture_components is not None:
-            return self.latent_mixture_components
-        return 0 if self.spatial_latent else MIXTURE_COMPONENTS
+        datasets (README, "Training options side by side"); none for a spatial latent (latent diffusion's), nor for a
+        set of fewer images than components. Checked before training, so a run never fails at its save."""
+        components = self.latent_mixture_components
+        if components is None:
+            default = 0 if self.spatial_latent else MIXTURE_COMPONENTS
+            return default if training_images is None or training_images >= default else 0
+        if training_images is not None and training_images < components:
+            raise ValueError(
+                f"--latent_mixture_components {components} needs at least as many training images, got {training_images}: "
+                "lower it (0: sample the prior)."
+            )
+        return components
 
-    def vae_config(self, image_size: int, num_channels: int, grey_levels: int) -> VAEConfig:
-        """The VAE config these options build for such images."""
+    def vae_config(self, image_size: int, num_channels: int, grey_levels: int, training_images: int | None = None) -> VAEConfig:
+        """The VAE config these options build for such images (`training_images`: how many, when known)."""
         return VAEConfig(
             image_size=image_size,
             num_channels=num_channels,
@@ -96,7 +103,7 @@ class VAEArguments:
             gaussian_std=self.gaussian_std,
             beta=self.beta,
             layout=self.layout,
-            latent_mixture_components=self.mixture_components,
+            latent_mixture_components=self.mixture_components(training_images),
             **({"block_out_channels": self.block_out_channels} if self.block_out_channels else {}),
         )
 
@@ -113,7 +120,8 @@ class VAEObjective(Objective):
         self.data = data
         self.dataset = data.load_images("train")
         self.info = describe_images(self.dataset, data.dataset, data.resolution, data.channels)
-        self.config = arguments.vae_config(self.info.resolution, self.info.channels, self.info.grey_levels)
+        known = None if data.streaming else len(self.dataset)
+        self.config = arguments.vae_config(self.info.resolution, self.info.channels, self.info.grey_levels, known)
 
     def build_modules(self) -> dict[str, nn.Module]:
         return {"vae": VAEModel(self.config)}
