@@ -8,7 +8,7 @@ trains twice and the table gives each seed's row, so a difference near the line 
 
     OMP_NUM_THREADS=2 python scripts/compare_options.py diffusion --variant "--snr_gamma 5" --sampler scheduler=dpmsolver-karras --sampler scheduler=heun
     OMP_NUM_THREADS=2 python scripts/compare_options.py gan --variant "--diffaugment color,translation,cutout" --seeds 0 1
-    OMP_NUM_THREADS=2 python scripts/compare_options.py vae --base "--latent_mixture_components 10" --sampler latent_sampler=mixture
+    OMP_NUM_THREADS=2 python scripts/compare_options.py vae --sampler latent_sampler=prior --sampler decode=sample
 """
 
 from __future__ import annotations
