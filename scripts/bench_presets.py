@@ -493,9 +493,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
-if __name__ == "__main__":
-    # the table and its lines are the output; progress bars of dataset building, saving and loading are noise
+def quiet_progress_bars() -> None:
+    """A benchmark's table and its lines are its output; progress bars of dataset building, saving and loading are noise."""
     datasets.disable_progress_bars()
     diffusers.utils.logging.disable_progress_bar()
     transformers.utils.logging.disable_progress_bar()
+
+
+if __name__ == "__main__":
+    quiet_progress_bars()
     main()

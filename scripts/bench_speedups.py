@@ -25,13 +25,10 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import datasets
-import diffusers
 import torch
-import transformers
 from accelerate.utils import patch_environment
 
-from bench_presets import preset_argv, seconds_per_step, shape_label
+from bench_presets import preset_argv, quiet_progress_bars, seconds_per_step, shape_label
 from hfgen.families import families, get_family
 from hfgen.training.launch import parse_run
 from hfgen.training.trainer import Trainer, train_loader
@@ -142,7 +139,5 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    datasets.disable_progress_bars()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
+    quiet_progress_bars()
     main()

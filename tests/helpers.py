@@ -3,6 +3,7 @@ of a local folder and of a Hub repo, to compare."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -23,6 +24,19 @@ if TYPE_CHECKING:
     from hub_server import HubClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    """`scripts/<name>.py` as a module, importable as when it runs as a script (it may import its neighbours)."""
+    folder = str(REPO_ROOT / "scripts")
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+    finally:
+        sys.path.remove(folder)
+    return script
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_presets", ROOT / "scripts" / "bench_presets.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+from helpers import load_script
 
 
 def test_quick_run_fills_the_table(tmp_path, capsys):
     output = tmp_path / "bench.json"
-    results = load_bench().main(
+    results = load_script("bench_presets").main(
         ["--quick", "--presets", "gan-small", "diffusion-small", "--loader_workers", "0", "--output", str(output)]
     )
     assert json.loads(output.read_text()) == json.loads(json.dumps(results))

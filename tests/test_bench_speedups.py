@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_bench():
-    sys.path.insert(0, str(ROOT / "scripts"))  # as when run as a script: it reuses bench_presets' builders
-    try:
-        spec = importlib.util.spec_from_file_location("bench_speedups", ROOT / "scripts" / "bench_speedups.py")
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    return bench
+from helpers import load_script
 
 
 def test_quick_run_times_every_variant_against_eager(tmp_path, capsys):
     output = tmp_path / "speedups.json"
-    results = load_bench().main([
+    results = load_script("bench_speedups").main([
         "--presets", "gan-small", "--rounds", "1", "--steps", "1", "--batch_size", "8", "--compile_backend", "aot_eager",
         "--output", str(output),
     ])

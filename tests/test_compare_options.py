@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("compare_options", ROOT / "scripts" / "compare_options.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
+from helpers import load_script
 
 
 def test_a_training_option_and_a_sampler_get_rows_beside_the_default(extractor_cache, tmp_path, capsys):
-    script = load_script()
+    script = load_script("compare_options")
     argv = ["diffusion", "--budget", "tiny", "--variant", "--snr_gamma 5", "--num_samples", "64", "--output_dir", str(tmp_path)]
     rows = script.main([*argv, "--sampler", "scheduler=heun"])
     assert list(rows) == [
