@@ -12,13 +12,13 @@ HUB_STAMP := $(HUB_VENV)/.olah-installed
 
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: install install-inception fashion-mnist demo test browser clean hub-server-env hub-server
+.PHONY: install install-inception fashion-mnist demo test docs browser clean hub-server-env hub-server
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[dev]" "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev,docs]" "$(TORCH_SPEC)"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -53,6 +53,10 @@ hub-server-env: $(HUB_STAMP)
 # A local Hub by hand: HF_ENDPOINT=http://127.0.0.1:8090 and the printed token make huggingface_hub use it.
 hub-server: $(HUB_STAMP)
 	$(HUB_VENV)/bin/python tests/hub_server.py --root out/hub --port 8090
+
+# The docs site (docs/ -> site/), every warning an error: a broken link, anchor or docstring fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: $(STAMP) $(HUB_STAMP) browser fashion-mnist
 	$(BIN)/python -m pytest -q --durations=20 tests

@@ -1,5 +1,5 @@
-"""The `accelerate config` files the README gives for DDP, FSDP and DeepSpeed load with accelerate's own parser and
-say what the README says. (FSDP and DeepSpeed cannot run on CPU processes: accelerate enables them only on
+"""The `accelerate config` files the training guide (docs/training.md) gives for DDP, FSDP and DeepSpeed load with accelerate's own parser and
+say what it says. (FSDP and DeepSpeed cannot run on CPU processes: accelerate enables them only on
 accelerators, so these are checked, not run.)"""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def test_each_config_loads_with_accelerates_parser(name, distributed_type):
         assert config.deepspeed_config["zero_stage"] == 2
 
 
-def test_the_readme_names_every_config():
-    readme = (CONFIGS.parents[1] / "README.md").read_text()
+def test_the_training_guide_names_every_config():
+    readme = (CONFIGS.parents[1] / "docs" / "training.md").read_text()
     assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == ["ddp.yaml", "deepspeed_zero2.yaml", "fsdp.yaml"]
     assert all(f"`{p.name}`" in readme for p in CONFIGS.glob("*.yaml"))

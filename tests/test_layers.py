@@ -2,7 +2,7 @@
 
 The graph is read from the source (every `import` and `from ... import`, inside functions and under
 `TYPE_CHECKING` too), so a lazy or type-only import cannot hide an upward arrow. `LAYERS` is the one statement
-of the order; the README's layer table is checked against it.
+of the order; the layer table of docs/development.md is checked against it.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def layer_of(module: str) -> int:
                 specificity = len(package) * 2 + (pattern == module)
                 best = max(best or (-1, -1), (specificity, index))
     if best is None:
-        raise AssertionError(f"{module} is in no layer: add it to LAYERS (and the README's layer table)")
+        raise AssertionError(f"{module} is in no layer: add it to LAYERS (and the layer table of docs/development.md)")
     return best[1]
 
 
@@ -178,9 +178,9 @@ def test_a_module_outside_every_layer_is_refused():
         layer_of("hfgen.somewhere_new")
 
 
-def test_the_readme_states_the_same_layers():
-    """The README's layer table lists LAYERS in order, with the same modules."""
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_state_the_same_layers():
+    """The layer table of docs/development.md lists LAYERS in order, with the same modules."""
+    readme = (ROOT / "docs" / "development.md").read_text()
     section = readme[readme.index("<!-- layers -->"): readme.index("<!-- /layers -->")]
     rows = [line for line in section.splitlines() if line.startswith("| **")]
     stated = [

@@ -47,7 +47,7 @@ BUDGETS: dict[str, Budget] = {
         num_samples=2000,
         likelihood=LikelihoodSettings(iwae_samples=1000, bpd_timesteps=100),
     ),
-    # Fashion-MNIST in about two hours on 2 CPU cores (scripts/zoo_fashion_mnist.sh; timed in the README): short
+    # Fashion-MNIST in about two hours on 2 CPU cores (scripts/zoo_fashion_mnist.sh; timed in docs/evaluation.md): short
     # trainings, 1,000 samples per model, bits/dim on 1,000 test images (the VAE's IWAE bound takes 0.16 s an image).
     "cpu": Budget(
         training=("--train_batch_size", "64", "--logging_steps", "50", "--lr_warmup_steps", "200"),

@@ -148,7 +148,7 @@ class PixelGPTPipeline(StepCallbacksMixin, HfgenPipeline):
         if prefix == length:
             return tokens
         # A cache written in place: a DynamicCache concatenates, copying the whole cache every step. On 28x28 images
-        # at batch 250 that made sampling 3.7x slower (scripts/bench_autoregressive.py --pixels, README).
+        # at batch 250 that made sampling 3.7x slower (scripts/bench_autoregressive.py --pixels, docs/families/autoregressive.md).
         cache = StaticCache(config=self.model.config, max_cache_len=length)
         logits = self.model(tokens[:, :prefix], cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
         for step, t in enumerate(self.progress_bar(range(prefix, length))):
@@ -240,12 +240,13 @@ class PixelGPTPipeline(StepCallbacksMixin, HfgenPipeline):
     ) -> ImagePipelineOutput | tuple:
         r"""Keep the known pixels of `images` and sample the others, each given every pixel before it.
 
+        The other arguments are those of `__call__`.
+
         Args:
             images (`list[PIL.Image]` or `torch.Tensor` (B, C, H, W) in [0, 1]): the partly known images.
             known_rows (`int`, *optional*): the top rows are known, the rest is sampled (the classic completion).
             mask (`torch.Tensor` (H, W) or (B, H, W) of bools, *optional*): True where a pixel is known. Unknown pixels
                 see only the pixels before them in raster order, known or sampled.
-            Other arguments as in `__call__`.
         """
         tokens = self._images_to_tokens(images)  # (B, D)
         batch, (side, channels) = tokens.shape[0], (self.config.resolution, self.config.channels)

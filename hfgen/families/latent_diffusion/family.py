@@ -16,7 +16,7 @@ def spatial_vae(max_steps: int, *flags: str) -> ZooPrerequisite:
     """The zoo trains this VAE first and passes its folder as --vae.
 
     beta 0.1 keeps the latent informative (Stable Diffusion's autoencoder weights its KL by ~1e-6): on digits,
-    400 latent-UNet steps reach FID 26 on a 1,000-step beta-0.1 VAE against 46 on a beta-1 one (README).
+    400 latent-UNet steps reach FID 26 on a 1,000-step beta-0.1 VAE against 46 on a beta-1 one (docs/families/latent-diffusion.md).
     """
     return ZooPrerequisite("vae", "--vae", ZooPlan(max_steps, ("--spatial_latent", *flags)))
 

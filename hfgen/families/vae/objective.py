@@ -75,7 +75,7 @@ class VAEArguments:
 
     def mixture_components(self, training_images: int | None) -> int:
         """--latent_mixture_components, or its default: a latent density fitted after training halved FID∞ on both
-        datasets (README, "Training options side by side"); none for a spatial latent (latent diffusion's), nor for a
+        datasets (docs/evaluation.md, "Training options side by side"); none for a spatial latent (latent diffusion's), nor for a
         set of fewer images than components. Checked before training, so a run never fails at its save."""
         components = self.latent_mixture_components
         if components is None:
