@@ -44,3 +44,11 @@ def hub_client(hub_server, extractor_cache):
     client = HubClient(hub_server)
     yield client
     client.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many examples of the README and docs ran, and which are marked not run (tests/test_examples.py)."""
+    import sys
+
+    if "markdown_examples" in sys.modules:
+        terminalreporter.write_line(sys.modules["markdown_examples"].summary())

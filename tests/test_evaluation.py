@@ -18,6 +18,7 @@ from hfgen.evaluation.baselines import kde_images, noise_images, real_images
 from hfgen.evaluation.evaluator import generate
 from hfgen.evaluation.feature_extractor import CACHE_ENV, FeatureExtractor, accuracy, cache_dir
 from hfgen.evaluation.metrics import frechet_distance, precision_recall
+from hfgen.evaluation.splits import EvaluationData
 from hfgen.zoo.run import ZooArguments, train_argv
 from hfgen.loading import load_pipeline
 from hfgen.families.diffusion import default_unet_config
@@ -191,3 +192,23 @@ def test_evaluation_imports_with_the_inception_extra():
     code = "import hfgen.evaluation, torchvision.ops, torch_fidelity; from torchmetrics.image.fid import FrechetInceptionDistance"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_folder_is_read_at_the_size_its_model_makes_and_the_kde_fits_a_few_images(tmp_path):
+    """A model trained with --resolution/--channels is judged against its training images at those sizes (their
+    judge cached apart), and the KDE baseline fits a set of fewer images than its 15 PCA components."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for index in range(6):
+            Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(tmp_path / label / f"{index}.png")
+    native, resized = EvaluationData(str(tmp_path)), EvaluationData(str(tmp_path), resolution=8, channels=1)
+    assert real_images(native, "train").shape == (12, 3, 12, 12)
+    assert real_images(resized, "train").shape == (12, 1, 8, 8)
+    assert resized.cache_name == f"{native.cache_name}-8px-1ch" and resized.describe()["resolution"] == 8
+    samples = kde_images(real_images(resized, "train"), 5)
+    assert samples.shape == (5, 1, 8, 8) and 0 <= samples.min() and samples.max() <= 1
+

@@ -112,6 +112,7 @@ def evaluate(args: EvaluateArguments) -> dict[str, Any] | None:
     evaluator = Evaluator(
         dataset, args.data_dir, args.seed, args.subset_size, args.likelihood_images, args.judge, args.judge_model,
         streaming_images=args.streaming_images if streaming else None,
+        resolution=trained.get("resolution"), channels=trained.get("channels"),  # the sizes the model makes
     )
     evaluation = evaluator.evaluate_pipeline(
         pipe, args.num_samples, args.batch_size, family.sampling_options(pipe, args.scheduler, args.steps),

@@ -17,7 +17,7 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity, NearestNeighbors
 
-from ..data import describe_images, images_to_tensor
+from ..data import images_to_tensor
 from ..images import postprocess
 from .feature_extractor import class_labels
 from .splits import EvaluationData, evaluation_data
@@ -28,16 +28,16 @@ HELD_OUT_SHARE = 6
 """A dataset without a test split keeps one train image in this many (seeded) as its test split."""
 
 
-def images_of(data: datasets.Dataset, name: str) -> torch.Tensor:
-    """A loaded split as (N, C, H, W) in [0, 1], the range of pipelines' `output_type="pt"`."""
-    info = describe_images(data, name)
-    return images_to_tensor(data["image"], info.resolution, info.channels) / 2 + 0.5
+def images_of(rows: datasets.Dataset, data: EvaluationData) -> torch.Tensor:
+    """Rows of a loaded split as (N, C, H, W) in [0, 1], the range of pipelines' `output_type="pt"`."""
+    info = data.image_info(rows)
+    return images_to_tensor(rows["image"], info.resolution, info.channels) / 2 + 0.5
 
 
 def real_images(dataset: str | EvaluationData, split: str, data_dir: str | None = None) -> torch.Tensor:
     """One split as (N, C, H, W) in [0, 1]."""
     data = evaluation_data(dataset, data_dir)
-    return images_of(data.load(split), data.dataset)
+    return images_of(data.load(split), data)
 
 
 def evaluation_splits(
@@ -51,15 +51,15 @@ def evaluation_splits(
     """
     data = evaluation_data(dataset, data_dir)
     train, name = data.load("train"), data.dataset
-    grey_levels = describe_images(train, name).grey_levels
+    grey_levels = data.image_info(train).grey_levels
     if data.has_split("test"):
         test = data.load("test")
-        return images_of(train, name), images_of(test, name), class_labels(test, name), grey_levels
+        return images_of(train, data), images_of(test, data), class_labels(test, name), grey_levels
     held_out = torch.zeros(len(train), dtype=torch.bool)
     held_out[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[: len(train) // HELD_OUT_SHARE]] = True
     test = train.select(torch.nonzero(held_out).flatten().tolist())
     train = train.select(torch.nonzero(~held_out).flatten().tolist())
-    return images_of(train, name), images_of(test, name), class_labels(test, name), grey_levels
+    return images_of(train, data), images_of(test, data), class_labels(test, name), grey_levels
 
 
 def noise_images(num: int, shape: tuple[int, int, int], seed: int = 0) -> torch.Tensor:
@@ -116,7 +116,7 @@ def kde_images(
 ) -> torch.Tensor:
     """scikit-learn's "kernel density estimation" digits example as a sampler: (N, C, H, W) in [0, 1] -> (num, C, H, W).
 
-    PCA to 15 components, a Gaussian KDE whose bandwidth a 5-fold grid search picks from the example's
+    PCA to 15 components (fewer for fewer images or pixels, as PCA requires), a Gaussian KDE whose bandwidth a 5-fold grid search picks from the example's
     `logspace(-1, 1, 20)` (rescaled from its 0..16 pixel values to our 0..1), sample, inverse-transform. About a
     quarter of the pixels land outside [0, 1] (PCA ringing); `clamp=False` keeps them, to measure the clamp's share.
     """
@@ -124,7 +124,7 @@ def kde_images(
     data = train.flatten(1).numpy().astype(np.float64)  # (N, D)
     if len(data) > KDE_MAX_FIT_IMAGES:
         data = data[rng.choice(len(data), KDE_MAX_FIT_IMAGES, replace=False)]
-    pca = PCA(n_components=components, whiten=False, random_state=seed)
+    pca = PCA(n_components=min(components, *data.shape), whiten=False, random_state=seed)
     codes = pca.fit_transform(data)  # (N, components)
     grid = GridSearchCV(KernelDensity(), {"bandwidth": np.logspace(-1, 1, 20) / 16})
     grid.fit(codes)

@@ -18,10 +18,10 @@ from accelerate.utils import gather_object
 from diffusers import DiffusionPipeline
 
 from ..loading import read_model_file
-from .baselines import evaluation_splits, floor_size, reference_samples
+from .baselines import HELD_OUT_SHARE, evaluation_splits, floor_size, reference_samples
 from .judges import JudgeName, load_judge
 from .likelihood import bits_per_dim, bits_per_dim_error, has_likelihood, log_likelihood
-from .metrics import GenerativeMetrics
+from .metrics import MIN_IMAGES, GenerativeMetrics
 from .splits import EvaluationData
 
 COLUMNS = {
@@ -100,7 +100,8 @@ class Evaluator:
     """The fixed judge of one dataset: its judge (`load_judge`: by default the classifier on labelled data, else the
     self-supervised CNN), the train split as reference set, the test split (or a held-out sixth of train) - each
     split read whole, or with `streaming_images` a seeded sample of at most that many rows of its shards
-    (`EvaluationData`), the same for the judge's training as for the reference set.
+    (`EvaluationData`), the same for the judge's training as for the reference set; at `resolution` and `channels`
+    where given (a model trained on resized images: `hfgen evaluate` passes its training sizes).
 
     Every row of one sample count shares one `subset_size` (KID subsets, precision/recall manifolds): by default
     the most that the smallest row allows - half its images (the jackknife's halves), the floor's or the models'.
@@ -116,9 +117,11 @@ class Evaluator:
         judge: JudgeName | None = None,
         judge_model: str | None = None,
         streaming_images: int | None = None,
+        resolution: int | None = None,
+        channels: int | None = None,
     ) -> None:
         self.dataset, self.seed = dataset, seed
-        self.data = EvaluationData(dataset, data_dir, streaming_images, seed)
+        self.data = EvaluationData(dataset, data_dir, streaming_images, seed, resolution, channels)
         self.judge = load_judge(judge, self.data, model=judge_model).to(PartialState().device)
         # (N, C, H, W) in [0, 1] each; (N,) test labels or None; the grid every bits/dim is counted on
         self.train, self.test, self.test_labels, self.grey_levels = evaluation_splits(self.data, seed=seed)
@@ -179,6 +182,12 @@ class Evaluator:
 
     def reference_rows(self, num_samples: int = 2000) -> dict[str, Evaluation]:
         """Real test images (the floor), the KDE and SMOTE samplers (the bars to beat), Gaussian noise (the ceiling)."""
+        if floor_size(len(self.test)) < MIN_IMAGES:
+            raise ValueError(
+                f"{self.dataset!r} has {len(self.test)} held-out images; the floor row takes two thirds of them and needs "
+                f"at least {MIN_IMAGES}: add images (a test/ folder of at least {MIN_IMAGES * 3 // 2}, or at least "
+                f"{MIN_IMAGES * 3 // 2 * HELD_OUT_SHARE} in all), or pass --no_reference_rows."
+            )
         samples = reference_samples(self.train, self.test, self.test_labels, num_samples, self.seed)
         size = self.matched_subset_size(num_samples)
         return {name: Evaluation(self.metrics(images, subset_size=size), images) for name, images in samples.items()}

@@ -164,7 +164,7 @@ def has_labels(dataset: str | EvaluationData, data_dir: str | None = None) -> bo
 def _split_tensors(data: EvaluationData, split: str) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """(N, C, H, W) in [-1, 1], the (N,) labels (or None) and the class count of one split."""
     rows = data.load(split)
-    info = describe_images(rows, data.dataset)
+    info = data.image_info(rows)
     return images_to_tensor(rows["image"], info.resolution, info.channels), class_labels(rows, data.dataset), info.num_classes or 0
 
 

@@ -27,6 +27,8 @@ from torchmetrics.image.kid import poly_mmd
 from .feature_extractor import accuracy
 from .judges import Judge, check_images
 
+MIN_IMAGES = 16
+"""The fewest images any row is judged on: the jackknife's halves need 8 each."""
 FID_INFINITY_SIZES = 8
 """Subset sizes of the FID∞ line, evenly spaced in 1/n from n = N / 4 to n = N."""
 KID_SUBSETS = 20
@@ -176,8 +178,11 @@ class GenerativeMetrics:
         the classifier score when the judge is a classifier; `subset_size` overrides the one given at init. Also records n (`num_images`) and
         the `subset_size` used."""
         check_images(images)
-        if len(images) < 16:
-            raise ValueError(f"Metrics need at least 16 images (halves of 8 for the error bars), got {len(images)}: raise --num_samples.")
+        if len(images) < MIN_IMAGES:
+            raise ValueError(
+                f"Metrics need at least {MIN_IMAGES} images (halves of {MIN_IMAGES // 2} for the error bars), got {len(images)}: "
+                "raise --num_samples."
+            )
         subset_size = self._subset_size(len(images), subset_size or self.subset_size)
         fake = self._features(images)  # (N, D)
         generator = torch.Generator().manual_seed(self.seed)

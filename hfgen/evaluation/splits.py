@@ -12,7 +12,7 @@ from typing import Any
 import datasets
 
 from ..arguments import require_streamable
-from ..data import DATASET_NAMES, load_image_dataset
+from ..data import DATASET_NAMES, ImageDataInfo, describe_images, load_image_dataset
 from ..data.shards import StreamedImages, find_shards
 from ..data.sources import is_shard_folder
 
@@ -37,6 +37,10 @@ class EvaluationData:
             None reads each split whole; a number streams at most that many rows of each split.
         seed (`int`, *optional*, defaults to 0):
             Seeds the streamed sample's shard order (unused when read whole).
+        resolution (`int`, *optional*), channels (`int`, *optional*):
+            The size every image is read at - the model's `--resolution` and `--channels`, so a model trained on
+            resized images is judged against the same sizes (the shorter side resized, the center square). None: the
+            first image's.
 
     Example:
     ```py
@@ -53,6 +57,8 @@ class EvaluationData:
     data_dir: str | None = None
     streaming_images: int | None = None
     seed: int = 0
+    resolution: int | None = None
+    channels: int | None = None
     # each split once per instance: the judge, its default and the reference set read the same rows, and a streamed
     # split is not downloaded again for each (encoded images, smaller than the evaluator's float copy of them)
     _loaded: dict[str, datasets.Dataset] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -93,16 +99,24 @@ class EvaluationData:
             return split in datasets.get_dataset_split_names("imagefolder", data_dir=str(path))
         return split in datasets.get_dataset_split_names(self.dataset)
 
+    def image_info(self, rows: datasets.Dataset) -> ImageDataInfo:
+        """Size, channels and classes of `rows` as they are read: at `resolution` and `channels` where given."""
+        return describe_images(rows, self.dataset, self.resolution, self.channels)
+
     @property
     def cache_name(self) -> str:
-        """A file-name-safe key of the rows read: the dataset's name, plus the sample's size and seed when streaming,
-        so nothing trained on a sample (a cached judge) stands in for one trained on the whole split."""
+        """A file-name-safe key of the rows read: the dataset's name, plus the sample's size and seed when streaming
+        and the size read at when given, so nothing trained on other rows (a cached judge) stands in for this one."""
         sample = f"-streamed{self.streaming_images}-sample{self.seed}" if self.streaming else ""
-        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.dataset).strip("_") + sample
+        size = "".join(f"-{value}{unit}" for value, unit in ((self.resolution, "px"), (self.channels, "ch")) if value)
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.dataset).strip("_") + sample + size
 
     def describe(self) -> dict[str, Any]:
         """How the data was read, for every result (`"data"` in metrics.json)."""
-        return {"dataset": self.dataset, "streamed": self.streaming, "streaming_images": self.streaming_images}
+        return {
+            "dataset": self.dataset, "streamed": self.streaming, "streaming_images": self.streaming_images,
+            "resolution": self.resolution, "channels": self.channels,
+        }
 
 
 def evaluation_data(dataset: str | EvaluationData, data_dir: str | None = None) -> EvaluationData:

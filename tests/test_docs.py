@@ -1,0 +1,29 @@
+"""The docs site's sources: the API reference covers every public name, and the README's links lead somewhere.
+(`make docs` builds the site with every warning an error - a broken link or anchor inside docs/, a docstring
+mkdocstrings cannot read; tests/test_examples.py runs the examples.)"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import hfgen
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_api_reference_documents_every_public_name():
+    paths = re.findall(r"^::: (\S+)$", (ROOT / "docs" / "reference.md").read_text(), flags=re.MULTILINE)
+    documented = {}
+    for path in paths:
+        module, name = path.rsplit(".", 1)
+        documented[name] = getattr(importlib.import_module(module), name)
+    public = [name for name in hfgen.__all__ if name != "__version__"]
+    assert {name: getattr(hfgen, name) for name in public} == {name: documented.get(name) for name in public}
+
+
+def test_the_readme_links_to_files_that_exist():
+    readme = (ROOT / "README.md").read_text()
+    targets = [target.split("#")[0] for target in re.findall(r"\]\(([^)#][^)]*)\)", readme) if "://" not in target]
+    assert targets and [target for target in targets if not (ROOT / target).exists()] == []

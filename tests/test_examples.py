@@ -1,0 +1,89 @@
+"""Every example of README.md and docs/ runs, so a renamed option or a moved function breaks a test, not a reader.
+
+`tests/markdown_examples.py` collects them and says how a page marks a block not run (with its reason) or gives it
+tiny settings. A page's blocks run in order in one fresh folder, as a reader's terminal would: `zoo-report/` there
+is a copy of the session's tiny zoo (what `make demo` leaves), `path/to/images/` a small folder of RGB images in
+two class folders (what "train on your own images" expects) and `digit.png`, `a.png`, `b.png` three digits (what the
+VAE's reconstruction and interpolation take).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from markdown_examples import PAGES, ROOT, Example, collect, parse_directive, run, run_shell, shell_commands
+
+RUNNABLE = [page for page in PAGES if any(not example.not_run for example in collect(page))]
+
+
+def write_own_images(folder) -> None:
+    """144 images of 48x40 pixels in two classes: the fewest `hfgen evaluate` judges with its floor row."""
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        (folder / label).mkdir(parents=True)
+        for index in range(72):
+            pixels = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / label / f"{index}.png")
+
+
+def write_reader_digits(folder) -> None:
+    """digit.png, a.png and b.png: three of scikit-learn's digits as a reader's own 8x8 grey PNGs."""
+    from sklearn.datasets import load_digits
+
+    for name, pixels in zip(("digit", "a", "b"), load_digits().images[:3]):
+        Image.fromarray((pixels * 255 / 16).round().astype(np.uint8)).save(folder / f"{name}.png")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", RUNNABLE, ids=[str(page.relative_to(ROOT)) for page in RUNNABLE])
+def test_the_examples_of_a_page_run(page, tiny_zoo, tmp_path, monkeypatch):
+    shutil.copytree(tiny_zoo, tmp_path / "zoo-report")
+    write_own_images(tmp_path / "path" / "to" / "images")
+    write_reader_digits(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__example__"}
+    for example in collect(page):
+        if not example.not_run:
+            run(example, monkeypatch, namespace)
+
+
+def test_directives_are_checked():
+    assert parse_directive("not run - needs a GPU", "here") == ("needs a GPU", {})
+    assert parse_directive("with train --max_steps 2; zoo --budget tiny", "here") == (
+        None, {"train": ["--max_steps", "2"], "zoo": ["--budget", "tiny"]}
+    )
+    for text in ("not run - ", "skip", "not run"):
+        with pytest.raises(ValueError, match="unknown directive"):
+            parse_directive(text, "here")
+    commands = shell_commands("hfgen train vae \\\n    --max_steps 2   # tiny\n\n# a comment\n")
+    assert [shlex.split(command, comments=True) for command in commands] == [["hfgen", "train", "vae", "--max_steps", "2"]]
+
+
+def test_shell_lines_run_in_bash_with_this_python_and_titled_blocks_are_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    page = tmp_path / "page.md"
+    page.write_text(
+        '<!-- example: not run - needs a GPU -->\n```bash\nhfgen train vae --device cuda\n```\n\n'
+        '```yaml title="args.yaml"\nmax_steps: 2\n```\n\n'
+        '```bash\npython -c "import hfgen, yaml; print(yaml.safe_load(open(\'args.yaml\')))" > seen.txt\n```\n'
+    )
+    examples = collect(page)
+    assert [(example.language, example.not_run) for example in examples] == [
+        ("shell", "needs a GPU"), ("file", None), ("shell", None)
+    ]
+    for example in examples[1:]:
+        run(example, monkeypatch, {})
+    assert (tmp_path / "seen.txt").read_text().strip() == "{'max_steps': 2}"
+    with pytest.raises(AssertionError, match="(?s)`exit 3` exited 3.*not run - REASON"):
+        run_shell(Example(page, 1, "shell", "exit 3"), monkeypatch)
+
+
+def test_a_broken_example_fails(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AssertionError, match="(?s)exited 2.*has no option .--no_such_option."):
+        run_shell(Example(ROOT / "README.md", 1, "shell", "hfgen train vae --no_such_option 1"), monkeypatch)
