@@ -37,6 +37,8 @@ FENCE = re.compile(r'^(?P<indent>\s*)```(?P<language>[\w-]*)(?: title="(?P<title
 
 RAN: list[Example] = []
 """Every example run in this session, for the summary at its end (tests/conftest.py)."""
+RAN_DOCSTRINGS: list[str] = []
+"""The docstrings whose `>>>` examples ran in this session (the API reference's, tests/test_examples.py)."""
 
 
 @dataclass
@@ -156,4 +158,5 @@ def summary() -> str:
         f"{len(not_run)} marked not run:"
     ]
     lines += [f"  {example.where}: {example.not_run}" for example in not_run]
+    lines.append(f"docstring examples of the API reference: {len(RAN_DOCSTRINGS)} docstrings ran in this session")
     return "\n".join(lines)

@@ -9,14 +9,20 @@ VAE's reconstruction and interpolation take).
 
 from __future__ import annotations
 
+import doctest
+import importlib
+import io
+import math
+import re
 import shlex
 import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from markdown_examples import PAGES, ROOT, Example, collect, parse_directive, run, run_shell, shell_commands
+from markdown_examples import PAGES, RAN_DOCSTRINGS, ROOT, Example, collect, parse_directive, run, run_shell, shell_commands
 
 RUNNABLE = [page for page in PAGES if any(not example.not_run for example in collect(page))]
 
@@ -87,3 +93,35 @@ def test_a_broken_example_fails(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(AssertionError, match="(?s)exited 2.*has no option .--no_such_option."):
         run_shell(Example(ROOT / "README.md", 1, "shell", "hfgen train vae --no_such_option 1"), monkeypatch)
+
+
+DOCSTRING_MODELS = {
+    "ddpm-digits": "diffusion", "vae-digits": "vae", "gan-digits": "gan", "ar-digits": "autoregressive",
+    "ldm-digits": "latent-diffusion",
+}
+"""The folders the docstrings load (`out/<name>`, as the family pages train them) -> the tiny zoo's model."""
+
+
+@pytest.mark.slow
+def test_the_docstring_examples_of_the_api_reference_run(tiny_zoo, tmp_path, monkeypatch):
+    """The `>>>` examples the API reference shows (every `:::` entry of docs/reference.md, its methods included)
+    run with `torch` and `math` imported and print what they say, in a folder whose `out/` holds tiny models."""
+    for name, family in DOCSTRING_MODELS.items():
+        (tmp_path / "out").mkdir(exist_ok=True)
+        (tmp_path / "out" / name).symlink_to(tiny_zoo / "models" / family)
+    monkeypatch.chdir(tmp_path)
+    ran = 0
+    for path in re.findall(r"^::: (\S+)$", (ROOT / "docs" / "reference.md").read_text(), flags=re.MULTILINE):
+        module, name = path.rsplit(".", 1)
+        for found in doctest.DocTestFinder().find(getattr(importlib.import_module(module), name), path):
+            if not found.examples:
+                continue
+            text = "\n".join(line for line in (found.docstring or "").splitlines() if not line.strip().startswith("```"))
+            test = doctest.DocTestParser().get_doctest(text, {"torch": torch, "math": math}, found.name, found.filename, found.lineno)
+            runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+            output = io.StringIO()
+            result = runner.run(test, out=output.write)
+            assert result.failed == 0, output.getvalue()
+            ran += result.attempted
+            RAN_DOCSTRINGS.append(found.name)
+    assert ran >= 30  # the examples of 9 docstrings today

@@ -41,6 +41,7 @@ class PixelGPTPipeline(StepCallbacksMixin, HfgenPipeline):
 
     Example:
     ```py
+    >>> from hfgen import PixelGPTPipeline
     >>> pipe = PixelGPTPipeline.from_pretrained("out/ar-digits")
     >>> images = pipe(batch_size=16, generator=torch.manual_seed(0)).images
     >>> bits_per_dim = pipe.log_likelihood(images) / (-64 * math.log(2))

@@ -123,6 +123,7 @@ class VAEModel(PreTrainedModel):
 
     Example:
     ```py
+    >>> from hfgen import VAEConfig, VAEModel
     >>> model = VAEModel(VAEConfig(image_size=8, grey_levels=17))
     >>> images = torch.rand(4, 1, 8, 8) * 2 - 1
     >>> out = model(images)  # out.loss, out.reconstruction_loss, out.kl: nats per image

@@ -30,8 +30,10 @@ class VAEPipeline(HfgenPipeline):
     >>> pipe = VAEPipeline.from_pretrained("out/vae-digits")
     >>> grid = pipe(batch_size=64, generator=torch.manual_seed(0)).images  # decoder means, as papers show
     >>> speckled = pipe(batch_size=64, generator=torch.manual_seed(0), decode="sample").images  # x ~ p(x | z)
+    >>> image_a, image_b = pipe(batch_size=2, generator=torch.manual_seed(1), output_type="pt").images  # any two, in [0, 1]
     >>> strip = pipe.interpolate(image_a, image_b, num_frames=8).images
-    >>> nll_bits_per_dim = -pipe.log_likelihood(images, k=1000) / (pipe.vae.num_dimensions * math.log(2))
+    >>> nats = pipe.log_likelihood(torch.stack([image_a, image_b]), k=1000)  # (2,) IWAE bound on log p(x)
+    >>> nll_bits_per_dim = -nats / (pipe.vae.num_dimensions * math.log(2))
     ```
     """
 
