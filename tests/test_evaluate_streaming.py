@@ -64,9 +64,11 @@ def test_streaming_every_row_gives_the_numbers_of_the_whole_dataset(shards, gan,
     streamed = evaluate(*common, "--dataset", str(shards), "--streaming", "--output", str(tmp_path / "streamed.json"))
     assert whole["data"] == {
         "dataset": "digits", "streamed": False, "streaming_images": None, "reference_images": 1497, "held_out_images": 300,
+        "resolution": None, "channels": None,
     }
     assert streamed["data"] == {
         "dataset": str(shards), "streamed": True, "streaming_images": 10_000, "reference_images": 1497, "held_out_images": 300,
+        "resolution": None, "channels": None,
     }
     assert_same_numbers(streamed["metrics"], whole["metrics"])
     for row, metrics in whole["reference_rows"].items():  # floor, KDE, SMOTE, noise: the same rows, the same numbers
@@ -94,6 +96,7 @@ def test_a_small_sample_reads_part_of_the_shards(shards, gan, judge_model, tmp_p
     )
     assert results["data"] | {"dataset": None} == {
         "dataset": None, "streamed": True, "streaming_images": 200, "reference_images": 200, "held_out_images": 200,
+        "resolution": None, "channels": None,
     }
     assert [index for split, index in read if split == "train"] == [2]  # one seeded shard of four holds 200 rows
     assert sorted(index for split, index in read if split == "test") == [0, 1]  # 150 + 50: two shards, the second cut
@@ -141,4 +144,5 @@ def test_a_model_trained_streaming_is_evaluated_streaming(shards, judge_model, t
                        "--streaming_images", "200", "--output", str(tmp_path / "results.json"))
     assert results["data"] | {"dataset": None} == {
         "dataset": None, "streamed": True, "streaming_images": 200, "reference_images": 200, "held_out_images": 200,
+        "resolution": None, "channels": None,
     }
