@@ -1,4 +1,5 @@
-"""The VAE Space: sample the prior, reconstruct an image, walk between two images, map the latent space."""
+"""The VAE Space: sample (its fitted latent mixture, else the prior), reconstruct an image, walk between two images,
+map the latent space."""
 
 from __future__ import annotations
 
@@ -63,16 +64,24 @@ def build_demo(model: str) -> gr.Blocks:
             model,
             "The encoder maps an image to a Gaussian in a small latent space; the decoder maps a latent back to an "
             "image. Training balances reconstruction against a KL term that keeps the codes close to N(0, I), so "
-            "decoding draws from N(0, I) gives new images and straight lines between codes give smooth morphs.",
+            "decoding draws from N(0, I) gives new images and straight lines between codes give smooth morphs. "
+            + (
+                "This model also fitted a Gaussian mixture to its training codes and samples from it: draws that "
+                "land where the codes are decode to sharper images than draws from the prior."
+                if pipe.vae.latent_mixture is not None
+                else ""
+            ),
         )
-        with gr.Tab("Sample the prior"):
+        with gr.Tab("Sample"):
             with gr.Row():
                 with gr.Column(scale=1):
                     seed = seed_input()
                     num_images = gr.Slider(1, MAX_IMAGES, value=16, step=1, label="images")
                     sample_button = gr.Button("Generate", variant="primary")
                 with gr.Column(scale=2):
-                    samples = image_output("z ~ N(0, I), decoded")
+                    samples = image_output(
+                        "z ~ N(0, I), decoded" if pipe.vae.latent_mixture is None else "z ~ the fitted mixture, decoded"
+                    )
             sample_button.click(sample, [seed, num_images], samples, api_name="sample")
         with gr.Tab("Reconstruct"):
             with gr.Row():
