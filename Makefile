@@ -67,8 +67,12 @@ hub-server: $(HUB_STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
+# Two pytest-xdist workers of one torch thread each (a test file stays on one worker, so its module fixtures are made
+# once): the suite is mostly single-threaded work - subprocess start-up, imports, tiny networks - so two of them
+# finish it in ~11 min on 2 cores against ~18 in one process of two threads. `make test TEST_WORKERS=0`: one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(HUB_STAMP) browser fashion-mnist
-	$(BIN)/python -m pytest -q --durations=20 tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 tests
 
 # The Spaces' browser tests drive Debian's chromium (never a browser download); install it when missing.
 browser:

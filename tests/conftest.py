@@ -46,9 +46,19 @@ def hub_client(hub_server, extractor_cache):
     client.close()
 
 
+RAN: dict[str, list[str]] = {"example_ran": [], "docstring_ran": []}
+"""What tests/test_examples.py ran, from its reports' properties (so it adds up under pytest-xdist too)."""
+
+
+def pytest_runtest_logreport(report):
+    for name, value in report.user_properties:
+        if name in RAN and report.when == "call":
+            RAN[name].append(value)
+
+
 def pytest_terminal_summary(terminalreporter):
     """How many examples of the README and docs ran, and which are marked not run (tests/test_examples.py)."""
-    import sys
+    if any(RAN.values()):
+        from markdown_examples import summary
 
-    if "markdown_examples" in sys.modules:
-        terminalreporter.write_line(sys.modules["markdown_examples"].summary())
+        terminalreporter.write_line(summary(RAN["example_ran"], RAN["docstring_ran"]))

@@ -5,9 +5,9 @@ an HTML comment that the rendered page does not show:
 
     <!-- example: not run - REASON -->                never run; the reason is required (a GPU, the real Hub, hours)
     <!-- example: with train --max_steps 2; evaluate --num_samples 64 -->
-                                                     run, with those flags appended to each `hfgen train` (and
-                                                     `hfgen evaluate`) line: the tiny settings. argparse keeps an
-                                                     option's last value, so the appended one wins.
+                                                     run, with each subcommand's flags appended to the block's
+                                                     lines of that subcommand: the tiny settings. argparse keeps
+                                                     an option's last value, so the appended one wins.
 
 A shell block runs line by line: an `hfgen` line in this process through `hfgen.cli.main` (what the `hfgen` script
 calls, so a block costs its work and not another torch import; an environment prefix such as `OMP_NUM_THREADS=2` is
@@ -28,18 +28,14 @@ from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted(page for page in (ROOT / "docs").rglob("*.md") if not page.parent.name.startswith("zoo-"))]
 """The README and the docs pages; not the zoo reports copied into docs/, which record the commands of a past run."""
 LANGUAGES = {"bash": "shell", "sh": "shell", "shell": "shell", "python": "python", "py": "python"}
 DIRECTIVE = re.compile(r"<!-- example: (?P<body>.*?) -->")
 FENCE = re.compile(r'^(?P<indent>\s*)```(?P<language>[\w-]*)(?: title="(?P<title>[^"]+)")?\s*$')
-
-RAN: list[Example] = []
-"""Every example run in this session, for the summary at its end (tests/conftest.py)."""
-RAN_DOCSTRINGS: list[str] = []
-"""The docstrings whose `>>>` examples ran in this session (the API reference's, tests/test_examples.py)."""
-
 
 @dataclass
 class Example:
@@ -101,7 +97,7 @@ def shell_commands(code: str) -> list[str]:
     return [line for line in joined.splitlines() if shlex.split(line, comments=True)]
 
 
-def run_shell(example: Example, monkeypatch) -> None:
+def run_shell(example: Example, monkeypatch: pytest.MonkeyPatch) -> None:
     for line in shell_commands(example.code):
         tokens = shlex.split(line, comments=True)
         if tokens[:3] == ["python", "-m", "hfgen"]:
@@ -124,8 +120,8 @@ def run_hfgen(example: Example, argv: list[str]) -> None:
     with redirect_stdout(output), redirect_stderr(output):
         try:
             code = main(argv)
-        except SystemExit as exit:  # --help
-            code = exit.code or 0
+        except SystemExit as stop:  # --help
+            code = stop.code or 0
     assert code == 0, f"{example.where}: `hfgen {shlex.join(argv)}` exited {code}:\n{output.getvalue()[-3000:]}"
 
 
@@ -138,7 +134,7 @@ def run_bash(example: Example, line: str) -> None:
     )
 
 
-def run(example: Example, monkeypatch, namespace: dict) -> None:
+def run(example: Example, monkeypatch: pytest.MonkeyPatch, namespace: dict) -> None:
     """Run one example in the current folder (the page's); `namespace` is the page's Python session."""
     if example.language == "shell":
         run_shell(example, monkeypatch)
@@ -146,17 +142,17 @@ def run(example: Example, monkeypatch, namespace: dict) -> None:
         exec(compile(example.code, example.where, "exec"), namespace)
     else:
         Path(example.title).write_text(example.code + "\n")
-    RAN.append(example)
 
 
-def summary() -> str:
+def summary(ran: list[str], docstrings: list[str]) -> str:
+    """The end-of-session report: blocks, those that ran (`ran`: their `where`), those marked not run and why, and
+    the docstrings whose examples ran."""
     examples = [example for page in PAGES for example in collect(page) if example.language != "file"]
-    ran = [example for example in RAN if example.page in PAGES and example.language != "file"]
     not_run = [example for example in examples if example.not_run]
     lines = [
-        f"examples in README.md and docs/: {len(examples)} blocks, {len(ran)} ran in this session, "
+        f"examples in README.md and docs/: {len(examples)} blocks, {len(set(ran))} ran in this session, "
         f"{len(not_run)} marked not run:"
     ]
     lines += [f"  {example.where}: {example.not_run}" for example in not_run]
-    lines.append(f"docstring examples of the API reference: {len(RAN_DOCSTRINGS)} docstrings ran in this session")
+    lines.append(f"docstring examples of the API reference: {len(set(docstrings))} docstrings ran in this session")
     return "\n".join(lines)

@@ -16,19 +16,20 @@ import math
 import re
 import shlex
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from markdown_examples import PAGES, RAN_DOCSTRINGS, ROOT, Example, collect, parse_directive, run, run_shell, shell_commands
+from markdown_examples import PAGES, ROOT, Example, collect, parse_directive, run, run_shell, shell_commands
 
 RUNNABLE = [page for page in PAGES if any(not example.not_run for example in collect(page))]
 
 
-def write_own_images(folder) -> None:
-    """144 images of 48x40 pixels in two classes: the fewest `hfgen evaluate` judges with its floor row."""
+def write_own_images(folder: Path) -> None:
+    """144 images of 48x40 pixels in two classes: as few as `hfgen evaluate` still judges with its floor row."""
     rng = np.random.default_rng(0)
     for label in ("cats", "dogs"):
         (folder / label).mkdir(parents=True)
@@ -37,7 +38,7 @@ def write_own_images(folder) -> None:
             Image.fromarray(pixels).save(folder / label / f"{index}.png")
 
 
-def write_reader_digits(folder) -> None:
+def write_reader_digits(folder: Path) -> None:
     """digit.png, a.png and b.png: three of scikit-learn's digits as a reader's own 8x8 grey PNGs."""
     from sklearn.datasets import load_digits
 
@@ -47,7 +48,7 @@ def write_reader_digits(folder) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", RUNNABLE, ids=[str(page.relative_to(ROOT)) for page in RUNNABLE])
-def test_the_examples_of_a_page_run(page, tiny_zoo, tmp_path, monkeypatch):
+def test_the_examples_of_a_page_run(page, tiny_zoo, tmp_path, monkeypatch, record_property):
     shutil.copytree(tiny_zoo, tmp_path / "zoo-report")
     write_own_images(tmp_path / "path" / "to" / "images")
     write_reader_digits(tmp_path)
@@ -56,6 +57,8 @@ def test_the_examples_of_a_page_run(page, tiny_zoo, tmp_path, monkeypatch):
     for example in collect(page):
         if not example.not_run:
             run(example, monkeypatch, namespace)
+            if example.language != "file":
+                record_property("example_ran", example.where)  # counted at the session's end (conftest.py)
 
 
 def test_directives_are_checked():
@@ -103,7 +106,7 @@ DOCSTRING_MODELS = {
 
 
 @pytest.mark.slow
-def test_the_docstring_examples_of_the_api_reference_run(tiny_zoo, tmp_path, monkeypatch):
+def test_the_docstring_examples_of_the_api_reference_run(tiny_zoo, tmp_path, monkeypatch, record_property):
     """The `>>>` examples the API reference shows (every `:::` entry of docs/reference.md, its methods included)
     run with `torch` and `math` imported and print what they say, in a folder whose `out/` holds tiny models."""
     for name, family in DOCSTRING_MODELS.items():
@@ -123,5 +126,5 @@ def test_the_docstring_examples_of_the_api_reference_run(tiny_zoo, tmp_path, mon
             result = runner.run(test, out=output.write)
             assert result.failed == 0, output.getvalue()
             ran += result.attempted
-            RAN_DOCSTRINGS.append(found.name)
+            record_property("docstring_ran", found.name)
     assert ran >= 30  # the examples of 9 docstrings today
