@@ -47,7 +47,7 @@ demo: $(STAMP)
 	OMP_NUM_THREADS=$(DEMO_THREADS) $(BIN)/hfgen zoo --dataset digits --output_dir zoo-report
 
 # The docs' Space screenshots (docs/screenshots/), taken by the browser test on the models of `make demo`.
-screenshots: $(STAMP) $(HUB_STAMP) browser
+screenshots: $(STAMP) browser
 	test -f zoo-report/metrics.json || $(MAKE) demo
 	HFGEN_SPACES_ZOO=zoo-report HFGEN_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/test_spaces.py -k real_browser
 

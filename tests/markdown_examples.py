@@ -18,6 +18,7 @@ namespace, as a reader's session would, and run with `exec`. A block with a file
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shlex
@@ -54,6 +55,12 @@ class Example:
 
 def shown(page: Path) -> str:
     return str(page.relative_to(ROOT) if page.is_relative_to(ROOT) else page)
+
+
+def reference_entries() -> list[tuple[str, object]]:
+    """(dotted path, object) of every `::: module.Name` entry of the API reference (docs/reference.md)."""
+    paths = re.findall(r"^::: (\S+)$", (ROOT / "docs" / "reference.md").read_text(), flags=re.MULTILINE)
+    return [(path, getattr(importlib.import_module(path.rsplit(".", 1)[0]), path.rsplit(".", 1)[1])) for path in paths]
 
 
 def parse_directive(text: str, where: str) -> tuple[str | None, dict[str, list[str]]]:

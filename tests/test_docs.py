@@ -4,21 +4,14 @@ mkdocstrings cannot read; tests/test_examples.py runs the examples.)"""
 
 from __future__ import annotations
 
-import importlib
 import re
-from pathlib import Path
 
 import hfgen
-
-ROOT = Path(__file__).resolve().parents[1]
+from markdown_examples import ROOT, reference_entries
 
 
 def test_the_api_reference_documents_every_public_name():
-    paths = re.findall(r"^::: (\S+)$", (ROOT / "docs" / "reference.md").read_text(), flags=re.MULTILINE)
-    documented = {}
-    for path in paths:
-        module, name = path.rsplit(".", 1)
-        documented[name] = getattr(importlib.import_module(module), name)
+    documented = {path.rsplit(".", 1)[1]: value for path, value in reference_entries()}
     public = [name for name in hfgen.__all__ if name != "__version__"]
     assert {name: getattr(hfgen, name) for name in public} == {name: documented.get(name) for name in public}
 

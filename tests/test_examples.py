@@ -10,10 +10,8 @@ VAE's reconstruction and interpolation take).
 from __future__ import annotations
 
 import doctest
-import importlib
 import io
 import math
-import re
 import shlex
 import shutil
 from pathlib import Path
@@ -23,7 +21,9 @@ import pytest
 import torch
 from PIL import Image
 
-from markdown_examples import PAGES, ROOT, Example, collect, parse_directive, run, run_shell, shell_commands
+from markdown_examples import (
+    PAGES, ROOT, Example, collect, parse_directive, reference_entries, run, run_shell, shell_commands,
+)
 
 RUNNABLE = [page for page in PAGES if any(not example.not_run for example in collect(page))]
 
@@ -114,9 +114,8 @@ def test_the_docstring_examples_of_the_api_reference_run(tiny_zoo, tmp_path, mon
         (tmp_path / "out" / name).symlink_to(tiny_zoo / "models" / family)
     monkeypatch.chdir(tmp_path)
     ran = 0
-    for path in re.findall(r"^::: (\S+)$", (ROOT / "docs" / "reference.md").read_text(), flags=re.MULTILINE):
-        module, name = path.rsplit(".", 1)
-        for found in doctest.DocTestFinder().find(getattr(importlib.import_module(module), name), path):
+    for path, value in reference_entries():
+        for found in doctest.DocTestFinder().find(value, path):
             if not found.examples:
                 continue
             text = "\n".join(line for line in (found.docstring or "").splitlines() if not line.strip().startswith("```"))
