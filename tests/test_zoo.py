@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 
 import pytest
+import torch
 
 from hfgen.cli import main
 from hfgen.zoo.run import ZooArguments, available_families, table_rows as family_rows, train_argv
@@ -50,6 +53,10 @@ def test_tiny_zoo_writes_every_row(extractor_cache, tmp_path, capsys):
     for family in families:
         assert (tmp_path / "models" / family / "model_index.json").is_file()
         assert f"hfgen train {family} --dataset digits" in readme
+    # the times say what they were measured on, torch's thread count included (it sets a CPU's speed)
+    machine = f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    assert f"Train time is wall-clock, on {machine}; samples/s, measured on {machine}," in readme
+    assert json.loads((tmp_path / "models" / "gan" / "run_info.json").read_text())["hardware"] == machine
 
 
 def test_missing_families_are_reported_not_fatal(monkeypatch):

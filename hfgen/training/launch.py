@@ -123,12 +123,19 @@ def train_run(family_name: str, training: TrainingArguments, data: DataArguments
     return output
 
 
+def machine() -> str:
+    """The hardware a time was measured on: the GPU, or the CPU with the threads torch ran on - on a CPU the thread
+    count sets the speed, and it changes the last bits of some kernels (a GAN run differs at 1 and 2 threads)."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
 def record_training(folder: Path, train_seconds: float) -> None:
     """Add what only the training process knows - wall time and hardware - to run_info.json, for the card."""
     from .trainer import RUN_INFO_FILE
 
     run_info_file = folder / RUN_INFO_FILE
     info = json.loads(run_info_file.read_text()) if run_info_file.is_file() else {}
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
-    info |= {"train_seconds": round(float(train_seconds), 1), "hardware": device, "torch": torch.__version__}
+    info |= {"train_seconds": round(float(train_seconds), 1), "hardware": machine(), "torch": torch.__version__}
     run_info_file.write_text(json.dumps(info, indent=2))

@@ -19,8 +19,8 @@ from ..families import LikelihoodSettings, ZooPlan, ZooPrerequisite, family_name
 from ..hub.cards import update_card, write_card
 from ..loading import load_pipeline
 from ..plots import loss_figure, sample_figure
-from ..training.launch import finished_run_seconds, train
-from ..training.trainer import LOG_FILE
+from ..training.launch import finished_run_seconds, machine, train
+from ..training.trainer import LOG_FILE, RUN_INFO_FILE
 
 
 @dataclass(frozen=True)
@@ -218,6 +218,14 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
     return table
 
 
+def recorded_hardware(run_folder: Path) -> str:
+    """What a run's run_info.json says it trained on (`hfgen train` records it)."""
+    try:
+        return json.loads((run_folder / RUN_INFO_FILE).read_text())["hardware"]
+    except (OSError, ValueError, KeyError):
+        return "hardware not recorded"
+
+
 def table_rows(family: str) -> dict[str, dict[str, Any]]:
     """Row name -> pipeline call options of one trained family: its declared `zoo_rows`, or one plain row."""
     declared = get_family(family).zoo_rows
@@ -245,9 +253,9 @@ def write_report(
     results = {"dataset": args.dataset, "budget": args.budget, "num_samples": num_samples, "seed": args.seed,
                "judge": judge, "rows": table, "missing": missing}
     (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
-    commands = "\n".join(
-        f"hfgen train {name} {' '.join(argv)}" for f, (folder, _) in trained.items() for name, argv in training_runs(args, f, folder)
-    )
+    runs = [(name, argv) for family, (folder, _) in trained.items() for name, argv in training_runs(args, family, folder)]
+    commands = "\n".join(f"hfgen train {name} {' '.join(argv)}" for name, argv in runs)
+    trained_on = sorted({recorded_hardware(Path(argv[argv.index("--output_dir") + 1])) for _, argv in runs})
     lines = [
         f"# hfgen zoo: {args.dataset}",
         "",
@@ -272,7 +280,8 @@ def write_report(
         "Kynkäänniemi et al. 2019, k=3. NN dist.: RMS pixel distance of a sample to its nearest training image "
         "(near 0: copying). bits/dim: negative log-likelihood of "
         f"{len(evaluator.likelihood_test)} test images ± its standard error, for the families whose pipeline has one "
-        "(n/a otherwise). Train time is wall-clock on this machine; samples/s includes the pipeline's whole "
+        f"(n/a otherwise). Train time is wall-clock, on {' and '.join(trained_on) or 'no recorded hardware'}; "
+        f"samples/s, measured on {machine()}, includes the pipeline's whole "
         f"sampling loop (step-by-step samplers: DPM-Solver++, {args.steps} steps).",
         "",
         "![One sample grid per family](samples.png)",
