@@ -60,7 +60,8 @@ def shown(page: Path) -> str:
 def reference_entries() -> list[tuple[str, object]]:
     """(dotted path, object) of every `::: module.Name` entry of the API reference (docs/reference.md)."""
     paths = re.findall(r"^::: (\S+)$", (ROOT / "docs" / "reference.md").read_text(), flags=re.MULTILINE)
-    return [(path, getattr(importlib.import_module(path.rsplit(".", 1)[0]), path.rsplit(".", 1)[1])) for path in paths]
+    modules_and_names = [path.rsplit(".", 1) for path in paths]
+    return [(path, getattr(importlib.import_module(module), name)) for path, (module, name) in zip(paths, modules_and_names)]
 
 
 def parse_directive(text: str, where: str) -> tuple[str | None, dict[str, list[str]]]:
