@@ -165,7 +165,7 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
             seconds = 0.0  # a family's train time includes the model it needs first
             for name, argv in training_runs(args, family, folder):
                 what = family if name == family else f"{name}, which {family} needs first,"
-                run_folder = Path(argv[argv.index("--output_dir") + 1])
+                run_folder = output_folder(argv)
                 kept = finished_run_seconds(name, argv, PartialState().num_processes) if args.reuse_trained else None
                 if kept is not None:
                     log(f"keeping {what} ({number}/{len(families)}): {run_folder} holds this run, "
@@ -218,6 +218,11 @@ def run_zoo(args: ZooArguments) -> dict[str, dict[str, Any]] | None:
     return table
 
 
+def output_folder(argv: list[str]) -> Path:
+    """The --output_dir of one of `training_runs`' argv (every one names it)."""
+    return Path(argv[argv.index("--output_dir") + 1])
+
+
 def recorded_hardware(run_folder: Path) -> str:
     """What a run's run_info.json says it trained on (`hfgen train` records it)."""
     try:
@@ -255,7 +260,7 @@ def write_report(
     (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     runs = [(name, argv) for family, (folder, _) in trained.items() for name, argv in training_runs(args, family, folder)]
     commands = "\n".join(f"hfgen train {name} {' '.join(argv)}" for name, argv in runs)
-    trained_on = sorted({recorded_hardware(Path(argv[argv.index("--output_dir") + 1])) for _, argv in runs})
+    trained_on = sorted({recorded_hardware(output_folder(argv)) for _, argv in runs})
     lines = [
         f"# hfgen zoo: {args.dataset}",
         "",
