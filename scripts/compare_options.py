@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import math
 import shlex
 from pathlib import Path
 
 from hfgen.evaluation import Evaluator
 from hfgen.evaluation.evaluator import markdown_table
+from hfgen.evaluation.metrics import fid_verdict
 from hfgen.families import get_family
 from hfgen.loading import load_pipeline
 from hfgen.training.launch import finished_run_seconds, train
@@ -89,9 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     for row_name, row in rows.items():
         name, seed = row_name.rsplit(" (seed ", 1)
         if name != "default":
-            base = rows[f"default (seed {seed}"]
-            gap, line = row["fid"] - base["fid"], 2 * math.hypot(row["fid_error"], base["fid_error"])
-            verdict = ("better" if gap < 0 else "worse") if abs(gap) > line else "no difference"
+            gap, line, verdict = fid_verdict(row, rows[f"default (seed {seed}"])
             print(f"- {row_name}: ΔFID∞ {gap:+.3f} against two combined errors {line:.3f}: {verdict}")
     root.mkdir(parents=True, exist_ok=True)
     (root / "comparison.json").write_text(json.dumps({"judge": evaluator.judge_info, "num_samples": num_samples, "rows": rows}, indent=2))

@@ -89,6 +89,14 @@ def fid_infinity(
     return torch.linalg.lstsq(design, fids[:, None]).solution[0, 0].item()
 
 
+def fid_verdict(row: dict[str, float], reference: dict[str, float]) -> tuple[float, float, str]:
+    """`row` against `reference` on FID∞: (difference, two combined errors, verdict). A difference counts only beyond
+    the line 2 √(e₁² + e₂²) - "better" or "worse"; within it, "no difference"."""
+    gap, line = row["fid"] - reference["fid"], 2 * math.hypot(row["fid_error"], reference["fid_error"])
+    verdict = ("better" if gap < 0 else "worse") if abs(gap) > line else "no difference"
+    return gap, line, verdict
+
+
 def kernel_distance(fake: torch.Tensor, real: torch.Tensor, subset_size: int, generator: torch.Generator, subsets: int = KID_SUBSETS) -> float:
     """KID of (N, D) fake and (M, D) real features: the unbiased MMD² (torchmetrics' polynomial kernel) averaged
     over random subsets of `subset_size` of each."""
