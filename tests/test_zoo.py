@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from hfgen.cli import main
-from hfgen.zoo.run import ZooArguments, available_families, table_rows as family_rows, train_argv
+from hfgen.training.launch import finished_run_seconds
+from hfgen.zoo.run import ZooArguments, available_families, table_rows as family_rows, train_argv, training_runs
 from hfgen.families import REGISTRY, family_names
 
 
@@ -83,6 +84,8 @@ def test_a_stopped_zoo_continues_keeping_the_finished_runs(extractor_cache, tmp_
     assert weights.stat().st_mtime_ns == written  # not trained again
     kept = json.loads((tmp_path / "metrics.json").read_text())["rows"]["gan"]["train_seconds"]
     assert kept == pytest.approx(trained, abs=0.05)  # as recorded in run_info.json, to 0.1 s
+    [(_, argv)] = training_runs(ZooArguments(budget="tiny"), "gan", tmp_path / "models" / "gan")
+    assert finished_run_seconds("gan", [*argv, "--checkpoints_total_limit", "5"], 1) == pytest.approx(trained, abs=0.05)
 
     assert main([*zoo, "--reuse_trained", "--max_steps", "3"]) == 0  # other options: another run, trained
     assert "training gan (1/1)" in capsys.readouterr().out

@@ -61,8 +61,10 @@ def parse_run(family_name: str, argv: list[str]) -> tuple[TrainingArguments, Dat
 
 NOT_THE_RUN = (
     "resume_from_checkpoint", "overwrite_output_dir", "output_dir", "torch_compile", "torch_compile_backend", "channels_last",
+    "checkpoints_total_limit",
 )
-"""Training options that change how a run was started or how fast it ran, not what it trained."""
+"""Training options that change how a run was started, how fast it ran or how many checkpoints it kept, not what it
+trained."""
 
 
 def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) -> float | None:
@@ -70,7 +72,7 @@ def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) 
 
     A run is the same when its training_args.json records the same options - aside from how it was started (fresh
     or resumed), how its folder was spelled then (relative, absolute, since moved) and how fast its steps ran
-    (compiled or not, channels-last or not: the same results, tested) - it reached --max_steps on
+    (compiled or not, channels-last or not: the same results, tested) or how many checkpoints it kept - it reached --max_steps on
     as many processes, and its weights are in place; `hfgen zoo --reuse_trained` keeps such a folder instead of
     training it again.
     """
