@@ -59,10 +59,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     root = Path(args.output_dir) / args.dataset / args.family
     run_folder = root / f"steps{args.max_steps}-seed{args.seed}"
     num_samples = args.num_samples or BUDGETS[args.budget].num_samples
-    points = args.max_steps // args.every
     flags = [
         *shlex.split(args.base), "--max_steps", str(args.max_steps), "--checkpointing_steps", str(args.every),
-        "--sample_steps", str(args.every), "--checkpoints_total_limit", str(max(points, 1)),
+        "--sample_steps", str(args.every), "--checkpoints_total_limit", str(args.max_steps // args.every),
     ]
     run_seconds = 0.0
     for family, run_argv in training_runs(ZooArguments(dataset=args.dataset, budget=args.budget, seed=args.seed), args.family, run_folder):
