@@ -5,8 +5,8 @@ The zoo plan (budget) of the family trains to --max_steps with a checkpoint ever
 written out as a model folder by `hfgen train --resume_from_checkpoint CHECKPOINT --max_steps STEP` (the run's
 weights - its EMA where it keeps one - at exactly that step, zero steps taken), and every point and the KDE are judged
 by one Evaluator. A point before the end is a run part-way through its learning-rate schedule (annealed only at
---max_steps), so it reads pessimistic against a run that ends there. A point counts as past the KDE only beyond two
-combined errors (|ΔFID∞| > 2 √(e₁² + e₂²)).
+--max_steps), not a run of that length; the last point is. A point counts as past the KDE only beyond two combined
+errors (|ΔFID∞| > 2 √(e₁² + e₂²)).
 
     OMP_NUM_THREADS=2 python scripts/learning_curve.py autoregressive --dataset fashion_mnist --budget cpu --max_steps 1000 --every 250
 """
