@@ -24,7 +24,7 @@ from hfgen.evaluation.evaluator import markdown_table
 from hfgen.evaluation.metrics import fid_verdict
 from hfgen.families import get_family
 from hfgen.loading import load_pipeline
-from hfgen.training.launch import finished_run_seconds, train
+from hfgen.training.launch import train_or_keep
 from hfgen.zoo.run import BUDGETS, ZooArguments, training_runs
 
 
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
             seconds = 0.0
             for family, argv in training_runs(ZooArguments(dataset=args.dataset, budget=args.budget, seed=seed), args.family, folder):
                 argv = [*argv, *(flags if family == args.family else [])]
-                kept = finished_run_seconds(family, argv, 1) if args.reuse_trained else None
-                seconds += train(family, argv).train_seconds if kept is None else kept
+                seconds += train_or_keep(family, argv, args.reuse_trained)
             pipe = load_pipeline(str(folder))
             for sampler, sampler_options in samplers.items():
                 row = f"{name}{f', {sampler}' if sampler else ''}"

@@ -24,16 +24,10 @@ from hfgen.evaluation.metrics import fid_verdict
 from hfgen.families import get_family
 from hfgen.loading import load_pipeline
 from hfgen.training.checkpoints import CHECKPOINT_PATTERN, CHECKPOINTS_FOLDER, list_checkpoints
-from hfgen.training.launch import finished_run_seconds, train
+from hfgen.training.launch import train_or_keep
 from hfgen.zoo.run import BUDGETS, ZooArguments, training_runs
 
 KDE_ROW = "scikit-learn KDE"
-
-
-def trained_seconds(family: str, argv: list[str], reuse_trained: bool) -> float:
-    """Train one run, or with `reuse_trained` keep the finished run of these options its folder holds."""
-    kept = finished_run_seconds(family, argv, 1) if reuse_trained else None
-    return train(family, argv).train_seconds if kept is None else kept
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict]:
@@ -66,14 +60,14 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     run_seconds = 0.0
     for family, run_argv in training_runs(ZooArguments(dataset=args.dataset, budget=args.budget, seed=args.seed), args.family, run_folder):
         run_argv = [*run_argv, *(flags if family == args.family else [])]
-        run_seconds += trained_seconds(family, run_argv, args.reuse_trained)
+        run_seconds += train_or_keep(family, run_argv, args.reuse_trained)
 
     folders = {}
     for checkpoint in list_checkpoints(run_folder / CHECKPOINTS_FOLDER):
         step = int(CHECKPOINT_PATTERN.match(checkpoint.name).group(1))
         folders[step] = run_folder.with_name(f"{run_folder.name}-at{step}")
         at_step = [*run_argv, "--max_steps", str(step), "--output_dir", str(folders[step]), "--resume_from_checkpoint", str(checkpoint)]
-        trained_seconds(args.family, at_step, args.reuse_trained)
+        train_or_keep(args.family, at_step, args.reuse_trained)
     folders[args.max_steps] = run_folder
 
     evaluator = Evaluator(args.dataset, seed=args.seed)

@@ -71,9 +71,9 @@ def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) 
     """The train seconds of the finished run of exactly these options that their --output_dir already holds, or None.
 
     A run is the same when its training_args.json records the same options - aside from how it was started (fresh
-    or resumed), how its folder was spelled then (relative, absolute, since moved) and how fast its steps ran
-    (compiled or not, channels-last or not: the same results, tested) or how many checkpoints it kept - it reached --max_steps on
-    as many processes, and its weights are in place; `hfgen zoo --reuse_trained` keeps such a folder instead of
+    or resumed), how its folder was spelled then (relative, absolute, since moved), how fast its steps ran
+    (compiled or not, channels-last or not: the same results, tested) and how many checkpoints it kept - it reached
+    --max_steps on as many processes, and its weights are in place; `hfgen zoo --reuse_trained` keeps such a folder instead of
     training it again.
     """
     from .checkpoints import ENTRY_FILES
@@ -102,6 +102,13 @@ def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) 
 def run_arguments(family_name: str, data: DataArguments, model: Any) -> dict[str, Any]:
     """What training_args.json records next to the training arguments."""
     return {"family": family_name, "data": asdict(data), "model": asdict(model)}
+
+
+def train_or_keep(family_name: str, argv: list[str], reuse_trained: bool) -> float:
+    """Train one run and return its train seconds - or with `reuse_trained`, keep the finished run of these options
+    that its --output_dir holds (`finished_run_seconds`) and return the seconds it recorded."""
+    kept = finished_run_seconds(family_name, argv, 1) if reuse_trained else None
+    return train(family_name, argv).train_seconds if kept is None else kept
 
 
 def train(family_name: str, argv: list[str]) -> TrainOutput:
