@@ -40,14 +40,15 @@ def test_each_checkpoint_is_a_point_judged_against_the_kde(extractor_cache, tmp_
     assert all(point[name].equal(expected[name]) for name in expected)
     assert not all(whole[name].equal(expected[name]) for name in expected)
 
-    # judged again without training: the same rows to the last digit
+    # judged again without training: the same point rows to the last digit; the KDE's to float noise (its fit's
+    # threaded BLAS sums in another order from call to call)
     trained_at = (folder / "steps4-seed0-at2" / UNET_WEIGHTS).stat().st_mtime_ns
     again = script.main([*argv, "--reuse_trained"])
     assert (folder / "steps4-seed0-at2" / UNET_WEIGHTS).stat().st_mtime_ns == trained_at
     timings = ("samples_per_second", "train_seconds")
-    assert [{k: v for k, v in row.items() if k not in timings} for row in again.values()] == [
-        {k: v for k, v in row.items() if k not in timings} for row in rows.values()
-    ]
+    for name in ("2 steps", "4 steps"):
+        assert {k: v for k, v in again[name].items() if k not in timings} == {k: v for k, v in rows[name].items() if k not in timings}
+    assert again["*scikit-learn KDE*"] == pytest.approx(rows["*scikit-learn KDE*"], rel=1e-9)
 
 
 def test_points_must_fit_the_run(capsys):
