@@ -20,7 +20,7 @@ FAMILY = Family(
     sample=sample_gan,
     zoo={
         "tiny": ZooPlan(2, ("--generator_channels", "16", "--discriminator_channels", "8", "--latent_dim", "8")),
-        "laptop": ZooPlan(2000),
+        "laptop": ZooPlan(4000),
         "cpu": ZooPlan(3000),
         "full": ZooPlan(30000),
     },

@@ -20,7 +20,7 @@ FAMILY = Family(
     sample=sample_vae,
     zoo={
         "tiny": ZooPlan(2, ("--hidden_dim", "32", "--block_out_channels", "8", "16", "--latent_dim", "4")),
-        "laptop": ZooPlan(2000),
+        "laptop": ZooPlan(4000),
         "cpu": ZooPlan(3000),
         "full": ZooPlan(30000),
     },
