@@ -9,6 +9,7 @@ import platform
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from hfgen.cli import main
 from hfgen.training.launch import finished_run_seconds
@@ -90,6 +91,26 @@ def test_a_stopped_zoo_continues_keeping_the_finished_runs(extractor_cache, tmp_
     assert main([*zoo, "--reuse_trained", "--max_steps", "3"]) == 0  # other options: another run, trained
     assert "training gan (1/1)" in capsys.readouterr().out
     assert weights.stat().st_mtime_ns != written
+
+
+@pytest.mark.parametrize("family, flags", [("gan", ()), ("autoregressive", ("--dropout", "0.1"))])
+def test_a_run_watched_at_every_step_is_the_run_the_zoo_keeps(tmp_path, family, flags):
+    """Logs, preview grids and checkpoints at every step draw nothing from the run: the same weights bit for bit,
+    so `--reuse_trained` keeps such a run (a learning curve's) as the zoo's own."""
+    [(_, argv)] = training_runs(ZooArguments(budget="tiny"), family, tmp_path / "plain")
+    argv = [*argv, *flags]
+    watched = [*argv, "--output_dir", str(tmp_path / "watched"), "--checkpointing_steps", "1", "--sample_steps", "1",
+               "--logging_steps", "1", "--num_grid_images", "4", "--log_sample_ids", "--checkpoints_total_limit", "3"]
+    assert main(["train", family, *argv]) == 0 and main(["train", family, *watched]) == 0
+
+    weights = {folder: {p.relative_to(tmp_path / folder): load_file(p) for p in (tmp_path / folder).rglob("*.safetensors")
+                        if "checkpoint" not in str(p.relative_to(tmp_path / folder))}
+               for folder in ("plain", "watched")}
+    assert weights["plain"] and weights["plain"].keys() == weights["watched"].keys()
+    for name, tensors in weights["plain"].items():
+        assert all(torch.equal(tensor, weights["watched"][name][key]) for key, tensor in tensors.items()), name
+    assert finished_run_seconds(family, [*argv, "--output_dir", str(tmp_path / "watched")], 1) is not None
+    assert finished_run_seconds(family, [*argv, "--output_dir", str(tmp_path / "watched"), "--max_steps", "3"], 1) is None
 
 
 def test_a_family_plan_overrides_the_budget_flag_it_sets(tmp_path):

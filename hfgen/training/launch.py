@@ -61,10 +61,11 @@ def parse_run(family_name: str, argv: list[str]) -> tuple[TrainingArguments, Dat
 
 NOT_THE_RUN = (
     "resume_from_checkpoint", "overwrite_output_dir", "output_dir", "torch_compile", "torch_compile_backend", "channels_last",
-    "checkpoints_total_limit",
+    "checkpoints_total_limit", "checkpointing_steps", "logging_steps", "sample_steps", "num_grid_images", "log_sample_ids",
 )
-"""Training options that change how a run was started, how fast it ran or how many checkpoints it kept, not what it
-trained."""
+"""Training options that change how a run was started, how fast it ran or how it was watched (its logs, preview
+grids and checkpoints), not what it trained: every random draw of a step is keyed by the seed, the sample and the
+step (`hfgen.randomness`), so watching a run more often draws nothing from it (tested)."""
 
 
 def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) -> float | None:
@@ -72,9 +73,10 @@ def finished_run_seconds(family_name: str, argv: list[str], num_processes: int) 
 
     A run is the same when its training_args.json records the same options - aside from how it was started (fresh
     or resumed), how its folder was spelled then (relative, absolute, since moved), how fast its steps ran
-    (compiled or not, channels-last or not: the same results, tested) and how many checkpoints it kept - it reached
-    --max_steps on as many processes, and its weights are in place; `hfgen zoo --reuse_trained` keeps such a folder instead of
-    training it again.
+    (compiled or not, channels-last or not: the same results, tested) and how often it was logged, previewed and
+    checkpointed (so a learning curve's run is the zoo's run of its length) - it reached --max_steps on as many
+    processes, and its weights are in place; `hfgen zoo --reuse_trained` keeps such a folder instead of training it
+    again.
     """
     from .checkpoints import ENTRY_FILES
     from .trainer import RUN_INFO_FILE, TRAINING_ARGS_FILE, training_record
