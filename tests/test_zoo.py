@@ -115,7 +115,7 @@ def test_a_run_watched_at_every_step_is_the_run_the_zoo_keeps(tmp_path, family, 
 
 def test_a_family_plan_overrides_the_budget_flag_it_sets(tmp_path):
     args = ZooArguments(dataset="fashion_mnist", budget="cpu")
-    own = train_argv(args, "autoregressive", tmp_path)  # its 300 steps warm up 50, not the budget's 200
+    own = train_argv(args, "autoregressive", tmp_path)  # its plan warms up 50 steps, not the budget's 200
     assert own.count("--lr_warmup_steps") == 1 and own[own.index("--lr_warmup_steps") + 1] == "50"
     shared = train_argv(args, "gan", tmp_path)
     assert shared[shared.index("--lr_warmup_steps") + 1] == "200" and "--train_batch_size" in own
