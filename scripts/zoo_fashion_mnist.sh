@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The zoo on Fashion-MNIST (28x28, 60,000 train / 10,000 test), judged by the same code as the digits zoo.
 #
-# BUDGET=cpu (default): about three hours on 2 CPU cores (timed in docs/evaluation.md, Fashion-MNIST) - short trainings
+# BUDGET=cpu (default): about three and a half hours on 2 CPU cores (timed in docs/evaluation.md, Fashion-MNIST) - short trainings
 #   (diffusion 1,500 steps, VAE 3,000, GAN 3,000, autoregressive 1,000 at ~5 s a step, latent diffusion 1,500 on a
 #   3,000-step VAE; batch 64), 1,000 samples per model, bits/dim on 1,000 test images (IWAE with 100 importance
 #   samples, the diffusion bound on 10 stratified timesteps).

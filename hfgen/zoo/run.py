@@ -47,8 +47,9 @@ BUDGETS: dict[str, Budget] = {
         num_samples=2000,
         likelihood=LikelihoodSettings(iwae_samples=1000, bpd_timesteps=100),
     ),
-    # Fashion-MNIST in about two hours on 2 CPU cores (scripts/zoo_fashion_mnist.sh; timed in docs/evaluation.md): short
-    # trainings, 1,000 samples per model, bits/dim on 1,000 test images (the VAE's IWAE bound takes 0.16 s an image).
+    # Fashion-MNIST in about three and a half hours on 2 CPU cores (scripts/zoo_fashion_mnist.sh; timed in
+    # docs/evaluation.md): short trainings, 1,000 samples per model, bits/dim on 1,000 test images (the VAE's IWAE
+    # bound takes 0.16 s an image).
     "cpu": Budget(
         training=("--train_batch_size", "64", "--logging_steps", "50", "--lr_warmup_steps", "200"),
         num_samples=1000,
@@ -70,7 +71,7 @@ class ZooArguments:
     output_dir: str = field(default="zoo-report", metadata={"help": "Where models, figures and README.md are written."})
     budget: Literal["tiny", "laptop", "cpu", "full"] = field(
         default="laptop",
-        metadata={"help": "tiny: seconds (tests); laptop: minutes per family on digits; cpu: ~2 h of 2 cores on "
+        metadata={"help": "tiny: seconds (tests); laptop: minutes per family on digits; cpu: ~3.5 h of 2 cores on "
                   "Fashion-MNIST; full: GPU/hours."},
     )
     families: list[str] | None = field(default=None, metadata={"help": "Families to train (default: all available)."})
