@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The zoo on Fashion-MNIST (28x28, 60,000 train / 10,000 test), judged by the same code as the digits zoo.
 #
-# BUDGET=cpu (default): about three and a half hours on 2 CPU cores (timed in docs/evaluation.md, Fashion-MNIST) - short trainings
-#   (diffusion 1,500 steps, VAE 3,000, GAN 3,000, autoregressive 1,000 at ~5 s a step, latent diffusion 1,500 on a
-#   3,000-step VAE; batch 64), 1,000 samples per model, bits/dim on 1,000 test images (IWAE with 100 importance
-#   samples, the diffusion bound on 10 stratified timesteps).
+# BUDGET=cpu (default): about three and a half hours on 2 CPU cores (timed in docs/evaluation.md, Fashion-MNIST) -
+#   short trainings (diffusion 1,500 steps, VAE 3,000, GAN 3,000, autoregressive 1,000 at ~5 s a step, latent
+#   diffusion 1,500 on a 3,000-step VAE; batch 64), 1,000 samples per model, bits/dim on 1,000 test images (IWAE
+#   with 100 importance samples, the diffusion bound on 10 stratified timesteps).
 #   Needs the IDX files: `apt-get install dataset-fashion-mnist` (or --data_dir DIR).
 #     OMP_NUM_THREADS=2 bash scripts/zoo_fashion_mnist.sh
 #   Stopped part-way? The same command plus --reuse_trained keeps the models that finished and trains the rest.
